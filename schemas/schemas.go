@@ -1,0 +1,18 @@
+// Package schemas embeds the JSON Schemas (draft 2020-12) of the worker's
+// events and their example documents, so tests (and anyone importing the
+// module) validate against the same files the README points to.
+package schemas
+
+import "embed"
+
+// FS holds the schemas (*.json) and examples (examples/*.json).
+//
+//go:embed *.json examples/*.json
+var FS embed.FS
+
+// Names of the schema files, one per event.
+const (
+	Shared    = "waba.shared.json"
+	Succeeded = "waba.assignment.succeeded.json"
+	Failed    = "waba.assignment.failed.json"
+)
