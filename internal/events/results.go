@@ -30,6 +30,29 @@ type Failed struct {
 	Event        json.RawMessage `json:"event"`
 }
 
+// Encode returns the event's JSON with Event byte for byte as received
+// (json.Marshal would compact it), so that a replay republishes exactly the
+// input. The worker publishes this encoding.
+func (f Failed) Encode() ([]byte, error) {
+	event := f.Event
+	f.Event = nil
+	b, err := json.Marshal(struct {
+		Failed
+		Event json.RawMessage `json:"event,omitempty"`
+	}{Failed: f})
+	if err != nil {
+		return nil, err
+	}
+	if len(event) == 0 || !json.Valid(event) {
+		event = []byte("null")
+	}
+	out := make([]byte, 0, len(b)+len(event)+10)
+	out = append(out, b[:len(b)-1]...)
+	out = append(out, `,"event":`...)
+	out = append(out, event...)
+	return append(out, '}'), nil
+}
+
 // Failure says why an event failed. The Graph fields are set when the cause
 // was an answer from Graph.
 type Failure struct {

@@ -1,0 +1,218 @@
+// Package app wires the worker together from a config.Config: the Graph
+// client and its breaker, the assigner, the NATS connection and the
+// JetStream worker, and the HTTP endpoints. cmd/worker calls Run; so do the
+// end-to-end tests.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/wabaworker/waba-worker/internal/breaker"
+	"github.com/wabaworker/waba-worker/internal/config"
+	"github.com/wabaworker/waba-worker/internal/graph"
+	"github.com/wabaworker/waba-worker/internal/handlers"
+	"github.com/wabaworker/waba-worker/internal/worker"
+)
+
+// Options are the parts of a run that do not come from the configuration.
+type Options struct {
+	Logger *slog.Logger // required
+
+	// HTTPClient is used for Graph calls. Defaults to a client with sane
+	// transport limits.
+	HTTPClient *http.Client
+	// ProbeInterval is how often Graph is probed while a token is rejected.
+	// Defaults to 5s.
+	ProbeInterval time.Duration
+	// OnStart, if set, is called with the running worker once it is built
+	// (tests use it to watch its status).
+	OnStart func(*worker.Worker)
+}
+
+// Run runs the worker until ctx ends, then shuts down gracefully: intake
+// stops, work in flight finishes within cfg.ShutdownTimeout, the NATS
+// connection drains. It returns nil after a clean shutdown.
+func Run(ctx context.Context, cfg config.Config, opts Options) error {
+	log := opts.Logger
+	client, err := NewGraphClient(cfg, opts.HTTPClient, log)
+	if err != nil {
+		return err
+	}
+	br := breaker.New(breaker.Settings{
+		OpenTimeout: cfg.BreakerOpenTimeout,
+		OnChange: func(from, to breaker.State) {
+			log.Info("circuit breaker", "from", from.String(), "to", to.String())
+		},
+	})
+	assigner, err := handlers.NewAssigner(handlers.Config{
+		Graph:           client,
+		Breaker:         br,
+		Logger:          log,
+		BusinessID:      cfg.BusinessID,
+		SystemUserID:    cfg.SystemUserID,
+		SystemUserName:  cfg.SystemUserName,
+		Tasks:           cfg.AssignTasks,
+		RetryInitial:    cfg.RetryInitial,
+		RetryMax:        cfg.RetryMax,
+		RetryMaxElapsed: cfg.RetryMaxElapsed,
+	})
+	if err != nil {
+		return err
+	}
+
+	nc, err := Connect(cfg.NATSURL, cfg.NATSCreds, "waba-worker", log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	w, err := worker.New(js, assigner, worker.Config{
+		Topology: worker.Topology{
+			Stream:           cfg.Stream,
+			Consumer:         cfg.Consumer,
+			Subject:          cfg.Subject,
+			SucceededSubject: cfg.SucceededSubject,
+			FailedSubject:    cfg.FailedSubject,
+		},
+		Provision:       cfg.Provision,
+		Concurrency:     cfg.Concurrency,
+		MaxDeliver:      cfg.MaxDeliver,
+		AckWait:         cfg.AckWait,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		ProbeInterval:   opts.ProbeInterval,
+		Breaker:         br,
+		Logger:          log,
+	})
+	if err != nil {
+		return err
+	}
+	if opts.OnStart != nil {
+		opts.OnStart(w)
+	}
+	log.Info("waba-worker starting", "nats_url", redactURLs(cfg.NATSURL), "stream", cfg.Stream,
+		"consumer", cfg.Consumer, "graph", cfg.GraphBaseURL, "graph_version", cfg.GraphAPIVersion,
+		"business_id", cfg.BusinessID, "concurrency", cfg.Concurrency)
+
+	if err := w.Run(ctx); err != nil {
+		return err
+	}
+	// Results are published synchronously, so draining only flushes acks.
+	if err := drain(nc, 10*time.Second); err != nil {
+		log.Warn("NATS drain", "error", err.Error())
+	}
+	log.Info("waba-worker stopped")
+	return nil
+}
+
+// NewGraphClient builds the Graph client of cfg. Its observer logs, once, a
+// version drift (Meta serving another version than requested).
+func NewGraphClient(cfg config.Config, hc *http.Client, log *slog.Logger) (*graph.Client, error) {
+	if hc == nil {
+		hc = &http.Client{Transport: &http.Transport{
+			Proxy:               http.ProxyFromEnvironment,
+			MaxIdleConns:        256,
+			MaxIdleConnsPerHost: 256,
+			IdleConnTimeout:     90 * time.Second,
+			TLSHandshakeTimeout: 10 * time.Second,
+			ForceAttemptHTTP2:   true,
+		}}
+	}
+	var drift sync.Once
+	opts := []graph.Option{
+		graph.WithBaseURL(cfg.GraphBaseURL),
+		graph.WithVersion(cfg.GraphAPIVersion),
+		graph.WithTimeout(cfg.GraphTimeout),
+		graph.WithHTTPClient(hc),
+		graph.WithToken(tokenSource(cfg.AccessToken)),
+		graph.WithObserver(func(c graph.Call) {
+			if c.VersionDrift() {
+				drift.Do(func() {
+					log.Warn("Graph served another API version than requested: the requested one may have expired",
+						"requested", c.RequestedVersion, "served", c.ServedVersion)
+				})
+			}
+		}),
+	}
+	if cfg.AdminAccessToken.IsSet() {
+		opts = append(opts, graph.WithAdminToken(tokenSource(cfg.AdminAccessToken)))
+	}
+	if cfg.AppSecret.IsSet() {
+		opts = append(opts, graph.WithAppSecret(tokenSource(cfg.AppSecret)))
+	}
+	c, err := graph.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("graph client: %w", err)
+	}
+	return c, nil
+}
+
+func tokenSource(s config.Secret) graph.TokenSource {
+	if s.File != "" {
+		return graph.FileToken(s.File)
+	}
+	return graph.StaticToken(s.Value)
+}
+
+// Connect opens a NATS connection that keeps trying: at start (the broker
+// may come up after the worker) and after every disconnect.
+func Connect(urls, creds, name string, log *slog.Logger) (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(true),
+		nats.ReconnectWait(500 * time.Millisecond),
+		nats.ReconnectJitter(250*time.Millisecond, time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("NATS disconnected", "error", err.Error())
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			log.Info("NATS reconnected", "server", redactURLs(c.ConnectedUrlRedacted()))
+		}),
+		nats.ConnectHandler(func(c *nats.Conn) {
+			log.Info("NATS connected", "server", redactURLs(c.ConnectedUrlRedacted()))
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			log.Warn("NATS error", "error", err.Error())
+		}),
+	}
+	if creds != "" {
+		opts = append(opts, nats.UserCredentials(creds))
+	}
+	nc, err := nats.Connect(urls, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("NATS_URL: connect: %w", err)
+	}
+	return nc, nil
+}
+
+// drain drains nc and waits for it to close.
+func drain(nc *nats.Conn, timeout time.Duration) error {
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	if err := nc.Drain(); err != nil {
+		if errors.Is(err, nats.ErrConnectionClosed) {
+			return nil
+		}
+		return err
+	}
+	select {
+	case <-closed:
+		return nil
+	case <-time.After(timeout):
+		return errors.New("drain timed out")
+	}
+}

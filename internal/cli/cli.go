@@ -1,0 +1,126 @@
+// Package cli is the worker's command line: it parses the subcommand and its
+// flags, reads the environment through the getenv it is given, and runs the
+// command. cmd/worker only adds signals and the exit code, so tests drive
+// every command through Run.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/wabaworker/waba-worker/internal/app"
+	"github.com/wabaworker/waba-worker/internal/config"
+	"github.com/wabaworker/waba-worker/internal/logging"
+	"github.com/wabaworker/waba-worker/internal/version"
+)
+
+// ExitError carries a specific exit code (emit's 1 and 2, usage errors).
+type ExitError struct {
+	Code int
+	Err  error // printed on stderr when set
+}
+
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit %d", e.Code)
+	}
+	return e.Err.Error()
+}
+
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// usageError is a mistake on the command line: exit 2.
+func usageError(format string, args ...any) error {
+	return &ExitError{Code: 2, Err: fmt.Errorf(format, args...)}
+}
+
+// ExitCode prints err (if any) on stderr and returns the process's exit code.
+func ExitCode(err error, stderr io.Writer) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		if ee.Err != nil {
+			fmt.Fprintln(stderr, "worker:", ee.Err)
+		}
+		return ee.Code
+	}
+	fmt.Fprintln(stderr, "worker:", err)
+	return 1
+}
+
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"run", "run the worker (the default command)", runWorker},
+		{"version", "print version, commit, build date and Go version", printVersion},
+	}
+}
+
+// Run runs the command named by args[0] ("run" when there is none).
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	name := "run"
+	switch {
+	case len(args) > 0 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help"):
+		printUsage(stdout)
+		return nil
+	case len(args) > 0 && !strings.HasPrefix(args[0], "-"):
+		name, args = args[0], args[1:]
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			return c.run(ctx, args, getenv, stdout, stderr)
+		}
+	}
+	printUsage(stderr)
+	return usageError("unknown command %q", name)
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: worker [command] [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-15s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'worker <command> --help' for a command's flags.")
+}
+
+func runWorker(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := config.Load(args, getenv, stdout)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			return &ExitError{Code: 2, Err: fmt.Errorf("configuration: %w", err)}
+		}
+		return usageError("%v (see 'worker run --help')", err)
+	}
+	log, err := logging.New(stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return usageError("LOG_FORMAT: %v", err)
+	}
+	return app.Run(ctx, cfg, app.Options{Logger: log})
+}
+
+func printVersion(_ context.Context, args []string, _ func(string) string, stdout, _ io.Writer) error {
+	fs := flag.NewFlagSet("worker version", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, version.Get())
+	return nil
+}

@@ -1,0 +1,434 @@
+// Package handlers decides the outcome of one waba.shared event: decode and
+// validate it, resolve the system user, read the WABA's assigned users,
+// assign the missing tasks, verify, and say what should happen next in a
+// small vocabulary (Done, Failed, RetryLater, Paused). It knows nothing of
+// JetStream: the worker maps an Outcome to Ack, TermWithReason or
+// NakWithDelay.
+//
+// Graph calls go through the circuit breaker and are retried in-process with
+// exponential backoff and jitter, within a per-delivery budget. A rate-limit
+// answer that says how long to wait holds back every Graph call of the
+// process, not just the event that saw it.
+package handlers
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+
+	"github.com/wabaworker/waba-worker/internal/breaker"
+	"github.com/wabaworker/waba-worker/internal/events"
+	"github.com/wabaworker/waba-worker/internal/graph"
+)
+
+// Graph is what the assigner needs of Meta's Graph API; *graph.Client has it.
+type Graph interface {
+	FindSystemUser(ctx context.Context, businessID string, match func(graph.SystemUser) bool) (graph.SystemUser, bool, error)
+	FindAssignedUser(ctx context.Context, wabaID, businessID, userID string) (graph.AssignedUser, bool, error)
+	AssignUser(ctx context.Context, wabaID, userID string, tasks []string) error
+	Probe(ctx context.Context, businessID string, admin bool) error
+}
+
+// Config configures an Assigner.
+type Config struct {
+	Graph   Graph            // required
+	Breaker *breaker.Breaker // required
+	Logger  *slog.Logger     // Defaults to a logger that discards.
+
+	BusinessID     string   // required: the BSP's business portfolio.
+	SystemUserID   string   // one of SystemUserID and SystemUserName is required.
+	SystemUserName string   //
+	Tasks          []string // tasks to assign when the event names none. Defaults to [MANAGE].
+
+	RetryInitial    time.Duration // Defaults to 500ms.
+	RetryMax        time.Duration // Defaults to 30s.
+	RetryMaxElapsed time.Duration // in-process budget per delivery. Defaults to 2m.
+
+	// CredentialsDelay is how long an event held during a credentials pause
+	// waits before it comes back. Defaults to 30s.
+	CredentialsDelay time.Duration
+
+	Now func() time.Time // Defaults to time.Now.
+}
+
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(c.Tasks) == 0 {
+		c.Tasks = []string{"MANAGE"}
+	}
+	if c.RetryInitial <= 0 {
+		c.RetryInitial = 500 * time.Millisecond
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = 30 * time.Second
+	}
+	if c.RetryMaxElapsed <= 0 {
+		c.RetryMaxElapsed = 2 * time.Minute
+	}
+	if c.CredentialsDelay <= 0 {
+		c.CredentialsDelay = 30 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Graph == nil:
+		return errors.New("handlers: Graph is required")
+	case c.Breaker == nil:
+		return errors.New("handlers: Breaker is required")
+	case c.BusinessID == "":
+		return errors.New("handlers: BusinessID is required")
+	case c.SystemUserID == "" && c.SystemUserName == "":
+		return errors.New("handlers: SystemUserID or SystemUserName is required")
+	}
+	return nil
+}
+
+// Assigner handles waba.shared events. It is safe for concurrent use.
+type Assigner struct {
+	cfg   Config
+	users userCache
+	pace  pacer
+}
+
+// NewAssigner validates cfg and returns an Assigner.
+func NewAssigner(cfg Config) (*Assigner, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Assigner{cfg: cfg, users: newUserCache()}, nil
+}
+
+// Message is one delivery of a waba.shared message.
+type Message struct {
+	Data       []byte
+	MsgID      string // the Nats-Msg-Id header, if any
+	StreamSeq  uint64
+	Delivery   int // 1 for the first delivery
+	MaxDeliver int // the last delivery allowed; <= 0 means no limit
+	// Held counts how often this delivery was held through a pause and
+	// handled again (the worker holds the last delivery rather than nak it).
+	Held int
+}
+
+// MaxHolds is how often the last delivery may be held through an open
+// breaker. A breaker that opens again at once after a successful probe is
+// more likely this event's own fault than Graph's: it then fails as
+// retries_exhausted rather than loop.
+const MaxHolds = 3
+
+func (m Message) last() bool { return m.MaxDeliver > 0 && m.Delivery >= m.MaxDeliver }
+
+// job is the state of one delivery being worked.
+type job struct {
+	msg      Message
+	ev       events.Shared
+	id       string
+	business string
+	tasks    []string
+	userID   string
+	bo       *backoff.ExponentialBackOff
+	log      *slog.Logger
+}
+
+// Handle works one delivery and returns what should become of it. It never
+// panics on input and never returns without a verdict.
+func (a *Assigner) Handle(ctx context.Context, m Message) Outcome {
+	ev, err := events.Decode(m.Data)
+	j := &job{msg: m, ev: ev, id: events.EventID(ev.ID, m.MsgID, m.StreamSeq)}
+	j.log = a.cfg.Logger.With("event_id", j.id, "waba_id", ev.WabaID)
+	if err != nil {
+		j.log.Warn("invalid event", "reason", err.Error())
+		return a.fail(j, events.KindInvalidEvent, err)
+	}
+	j.business = cmp.Or(ev.BusinessID, a.cfg.BusinessID)
+	j.tasks = ev.Tasks
+	if len(j.tasks) == 0 {
+		j.tasks = a.cfg.Tasks
+	}
+	j.bo = a.newBackoff()
+
+	out := a.assign(ctx, j)
+	switch out.Verdict {
+	case Done:
+		j.log.Info("assignment verified", "system_user_id", j.userID, "tasks", j.tasks,
+			"already_assigned", out.Succeeded.AlreadyAssigned, "attempts", m.Delivery)
+	case Failed:
+		j.log.Warn("assignment failed", append(errAttrs(out.Err), "kind", out.Failed.Error.Kind)...)
+	case RetryLater:
+		j.log.Info("retrying later", append(errAttrs(out.Err), "delay", out.Delay, "delivery", m.Delivery)...)
+	case Paused:
+		j.log.Warn("graph unavailable, pausing", append(errAttrs(out.Err), "reason", out.Reason.String())...)
+	}
+	return out
+}
+
+// assign runs the steps of the SPEC: resolve, read, assign, verify.
+func (a *Assigner) assign(ctx context.Context, j *job) Outcome {
+	userID, err := a.systemUser(ctx, j)
+	if err != nil {
+		return a.judge(j, err)
+	}
+	j.userID = userID
+
+	held, err := a.heldTasks(ctx, j)
+	if err != nil {
+		return a.judge(j, err)
+	}
+	if containsAll(held, j.tasks) {
+		return a.succeed(j, true)
+	}
+
+	union := unionTasks(held, j.tasks)
+	err = a.call(ctx, j, func(ctx context.Context) error {
+		return a.cfg.Graph.AssignUser(ctx, j.ev.WabaID, userID, union)
+	})
+	alreadyAssigned := false
+	if err != nil {
+		// Meta may answer code 100 for "already assigned": verify before
+		// judging, and keep the POST's error if verification disagrees.
+		var ge *graph.Error
+		if !errors.As(err, &ge) || ge.Code != 100 {
+			return a.judge(j, err)
+		}
+		if ok, verr := a.verify(ctx, j); verr != nil || !ok {
+			return a.judge(j, err)
+		}
+		alreadyAssigned = true
+	} else if ok, err := a.verify(ctx, j); err != nil {
+		return a.judge(j, err)
+	} else if !ok {
+		return a.fail(j, events.KindVerificationFailed,
+			fmt.Errorf("system user %s does not hold %v on WABA %s after the assignment", userID, j.tasks, j.ev.WabaID))
+	}
+	return a.succeed(j, alreadyAssigned)
+}
+
+// heldTasks returns the tasks the system user holds on the WABA.
+func (a *Assigner) heldTasks(ctx context.Context, j *job) ([]string, error) {
+	var held []string
+	err := a.call(ctx, j, func(ctx context.Context) error {
+		u, found, err := a.cfg.Graph.FindAssignedUser(ctx, j.ev.WabaID, j.business, j.userID)
+		if found {
+			held = u.Tasks
+		}
+		return err
+	})
+	return held, err
+}
+
+// verify reads the assignment until it shows every wanted task, backing off
+// between reads within the delivery's budget: assignments may take a moment
+// to show. It reports false when the budget ran out first.
+func (a *Assigner) verify(ctx context.Context, j *job) (bool, error) {
+	for {
+		held, err := a.heldTasks(ctx, j)
+		if err != nil {
+			return false, err
+		}
+		if containsAll(held, j.tasks) {
+			return true, nil
+		}
+		wait := j.bo.NextBackOff()
+		if wait == backoff.Stop {
+			return false, nil
+		}
+		j.log.Debug("assignment not visible yet", "wait", wait)
+		if err := sleep(ctx, wait); err != nil {
+			return false, err
+		}
+	}
+}
+
+// call runs one Graph operation through the breaker, retrying transient
+// failures with the delivery's backoff. It returns a *retryLater when the
+// budget is spent.
+func (a *Assigner) call(ctx context.Context, j *job, op func(context.Context) error) error {
+	for {
+		if err := a.pace.wait(ctx, j.bo.GetElapsedTime(), a.cfg.RetryMaxElapsed); err != nil {
+			return err
+		}
+		err := a.cfg.Breaker.Do(func() error { return op(ctx) })
+		class := graph.Classify(err)
+		if !class.Retryable() {
+			return err
+		}
+		hint := graph.RetryAfter(err)
+		if class == graph.ClassRateLimited && hint > 0 {
+			a.pace.hold(hint)
+		}
+		wait := j.bo.NextBackOff()
+		if wait == backoff.Stop || hint > 0 && j.bo.GetElapsedTime()+hint > a.cfg.RetryMaxElapsed {
+			return &retryLater{err: err, after: max(hint, a.cfg.RetryMax)}
+		}
+		wait = max(wait, hint)
+		j.log.Debug("graph call failed, retrying", append(errAttrs(err), "wait", wait)...)
+		if err := sleep(ctx, wait); err != nil {
+			return err
+		}
+	}
+}
+
+// retryLater says the delivery's retry budget is spent.
+type retryLater struct {
+	err   error
+	after time.Duration
+}
+
+func (r *retryLater) Error() string {
+	return fmt.Sprintf("retry budget spent, next try in %s: %v", r.after, r.err)
+}
+func (r *retryLater) Unwrap() error { return r.err }
+
+// judge turns a step's error into an Outcome.
+func (a *Assigner) judge(j *job, err error) Outcome {
+	var rl *retryLater
+	switch {
+	case errors.As(err, &rl):
+		if j.msg.last() {
+			return a.fail(j, events.KindRetriesExhausted, err)
+		}
+		return Outcome{Verdict: RetryLater, Delay: rl.after, Err: err}
+	case errors.Is(err, breaker.ErrOpen):
+		if j.msg.last() && j.msg.Held >= MaxHolds {
+			return a.fail(j, events.KindRetriesExhausted, err)
+		}
+		return Outcome{Verdict: Paused, Reason: PauseBreaker, Delay: a.cfg.Breaker.OpenTimeout(), Err: err}
+	}
+	switch graph.Classify(err) {
+	case graph.ClassCanceled:
+		// The worker is stopping: give the event back at once.
+		return Outcome{Verdict: RetryLater, Err: err}
+	case graph.ClassCredentials:
+		return Outcome{Verdict: Paused, Reason: PauseCredentials, Delay: a.cfg.CredentialsDelay, Err: err}
+	case graph.ClassTransient, graph.ClassRateLimited:
+		// Only reachable through a paced wait that outlasts the budget.
+		if j.msg.last() {
+			return a.fail(j, events.KindRetriesExhausted, err)
+		}
+		return Outcome{Verdict: RetryLater, Delay: max(graph.RetryAfter(err), a.cfg.RetryMax), Err: err}
+	}
+	return a.fail(j, events.KindPermanent, err)
+}
+
+func (a *Assigner) succeed(j *job, already bool) Outcome {
+	return Outcome{Verdict: Done, Succeeded: &events.Succeeded{
+		EventID:         j.id,
+		WabaID:          j.ev.WabaID,
+		SystemUserID:    j.userID,
+		Tasks:           j.tasks,
+		AlreadyAssigned: already,
+		Attempts:        j.msg.Delivery,
+		CompletedAt:     a.cfg.Now().UTC(),
+	}}
+}
+
+func (a *Assigner) fail(j *job, kind string, err error) Outcome {
+	f := &events.Failed{
+		EventID:      j.id,
+		WabaID:       j.ev.WabaID,
+		SystemUserID: j.userID,
+		Tasks:        j.tasks,
+		Attempts:     j.msg.Delivery,
+		FailedAt:     a.cfg.Now().UTC(),
+		Error:        events.Failure{Kind: kind, Message: err.Error(), Retryable: kind == events.KindRetriesExhausted},
+		Event:        events.RawEvent(j.msg.Data),
+	}
+	var ie *events.InvalidError
+	if errors.As(err, &ie) {
+		f.Error.Message = ie.Reason
+	}
+	var ge *graph.Error
+	if errors.As(err, &ge) {
+		code, sub := ge.Code, ge.Subcode
+		f.Error.GraphCode, f.Error.GraphSubcode = &code, &sub
+		f.Error.FBTraceID = ge.FBTraceID
+		f.Error.Message = ge.Message
+		if f.Error.Message == "" {
+			f.Error.Message = ge.Error()
+		}
+	}
+	return Outcome{Verdict: Failed, Failed: f, Err: err}
+}
+
+// Probe checks that Graph answers and that both tokens are accepted, with
+// the cheap GET /{business-id}/system_users?limit=1. It goes through the
+// breaker, so a successful probe closes a half-open breaker.
+func (a *Assigner) Probe(ctx context.Context) error {
+	for _, admin := range []bool{false, true} {
+		err := a.cfg.Breaker.Do(func() error { return a.cfg.Graph.Probe(ctx, a.cfg.BusinessID, admin) })
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *Assigner) newBackoff() *backoff.ExponentialBackOff {
+	return backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(a.cfg.RetryInitial),
+		backoff.WithMaxInterval(a.cfg.RetryMax),
+		backoff.WithMaxElapsedTime(a.cfg.RetryMaxElapsed),
+		backoff.WithMultiplier(2),
+		backoff.WithRandomizationFactor(0.5),
+	)
+}
+
+// errAttrs are the log attributes of an error: Graph's code, subcode and
+// fbtrace_id when Graph answered.
+func errAttrs(err error) []any {
+	if err == nil {
+		return nil
+	}
+	attrs := []any{"error", err.Error()}
+	var ge *graph.Error
+	if errors.As(err, &ge) {
+		attrs = append(attrs, "graph_code", ge.Code, "graph_subcode", ge.Subcode, "fbtrace_id", ge.FBTraceID)
+	}
+	return attrs
+}
+
+func containsAll(held, want []string) bool {
+	for _, t := range want {
+		if !slices.Contains(held, t) {
+			return false
+		}
+	}
+	return true
+}
+
+// unionTasks returns held followed by the wanted tasks it lacks: the worker
+// never removes a task the user already holds.
+func unionTasks(held, want []string) []string {
+	out := slices.Clone(held)
+	for _, t := range want {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,77 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/wabaworker/waba-worker/internal/graph"
+)
+
+// userCache holds the system user id per business, resolved by name once per
+// process. One lookup runs at a time, so a burst of events at start costs
+// one walk through system_users, not one per event.
+type userCache struct {
+	lock chan struct{} // a mutex that a waiting caller can give up on
+	mu   sync.RWMutex
+	ids  map[string]string
+}
+
+func newUserCache() userCache {
+	return userCache{lock: make(chan struct{}, 1), ids: map[string]string{}}
+}
+
+func (c *userCache) get(business string) (string, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	id, ok := c.ids[business]
+	return id, ok
+}
+
+// unknownUserError says the configured system user name is not among the
+// business's system users.
+type unknownUserError struct {
+	name, business string
+}
+
+func (e *unknownUserError) Error() string {
+	return fmt.Sprintf("no system user named %q in business %s (check SYSTEM_USER_NAME and BUSINESS_ID)", e.name, e.business)
+}
+
+// systemUser returns the id of the system user to assign for the job's
+// business: the configured id, or the one found by name.
+func (a *Assigner) systemUser(ctx context.Context, j *job) (string, error) {
+	if a.cfg.SystemUserID != "" {
+		return a.cfg.SystemUserID, nil
+	}
+	if id, ok := a.users.get(j.business); ok {
+		return id, nil
+	}
+	select {
+	case a.users.lock <- struct{}{}:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	defer func() { <-a.users.lock }()
+	if id, ok := a.users.get(j.business); ok {
+		return id, nil
+	}
+	name := a.cfg.SystemUserName
+	var user graph.SystemUser
+	var found bool
+	err := a.call(ctx, j, func(ctx context.Context) (err error) {
+		user, found, err = a.cfg.Graph.FindSystemUser(ctx, j.business, func(u graph.SystemUser) bool { return u.Name == name })
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("resolve system user %q: %w", name, err)
+	}
+	if !found {
+		return "", &unknownUserError{name: name, business: j.business}
+	}
+	a.users.mu.Lock()
+	a.users.ids[j.business] = user.ID
+	a.users.mu.Unlock()
+	j.log.Info("system user resolved", "system_user_id", user.ID, "name", name, "business_id", j.business)
+	return user.ID, nil
+}
