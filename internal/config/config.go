@@ -1,7 +1,7 @@
 // Package config turns the worker's environment and flags into a typed,
-// validated Config. It reads nothing by itself: the caller passes the
+// validated Config. It reads no environment by itself: the caller passes the
 // arguments and a getenv function, so tests and the command line share one
-// path. Every problem names the variable at fault; secrets are never echoed.
+// path (it only checks that named files exist). Every problem names the variable at fault; secrets are never echoed.
 package config
 
 import (
@@ -183,7 +183,12 @@ var settings = []setting{
 	{env: "HTTP_ADDR", flag: "http-addr", def: ":8080", usage: "address of /healthz, /readyz, /metrics; empty disables",
 		set: func(c *Config, v string) error { c.HTTPAddr = v; return nil }},
 	{env: "LOG_LEVEL", flag: "log-level", def: "info", usage: "debug, info, warn or error",
-		set: func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
+		set: func(c *Config, v string) error {
+			if c.LogLevel.UnmarshalText([]byte(v)) != nil {
+				return errors.New("must be debug, info, warn or error")
+			}
+			return nil
+		}},
 	{env: "LOG_FORMAT", flag: "log-format", def: "auto", usage: "auto (tint on a terminal, JSON otherwise), json or text",
 		set: func(c *Config, v string) error { c.LogFormat = v; return checkOneOf(v, "auto", "json", "text") }},
 }
@@ -267,8 +272,13 @@ func (c *Config) validate() []error {
 	if c.RetryInitial > c.RetryMax {
 		add("WORKER_RETRY_INITIAL", fmt.Sprintf("%s is longer than WORKER_RETRY_MAX (%s)", c.RetryInitial, c.RetryMax))
 	}
-	if c.SucceededSubject == c.Subject || c.FailedSubject == c.Subject || c.SucceededSubject == c.FailedSubject {
-		add("WORKER_SUBJECT", "the input, succeeded and failed subjects must differ")
+	switch {
+	case c.SucceededSubject == c.Subject:
+		add("WORKER_SUCCEEDED_SUBJECT", "must differ from WORKER_SUBJECT")
+	case c.FailedSubject == c.Subject:
+		add("WORKER_FAILED_SUBJECT", "must differ from WORKER_SUBJECT")
+	case c.FailedSubject == c.SucceededSubject:
+		add("WORKER_FAILED_SUBJECT", "must differ from WORKER_SUCCEEDED_SUBJECT")
 	}
 	return errs
 }

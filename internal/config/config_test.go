@@ -1,0 +1,208 @@
+package config_test
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wabaworker/waba-worker/internal/config"
+)
+
+func env(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
+}
+
+func minimal() map[string]string {
+	return map[string]string{
+		"GRAPH_ACCESS_TOKEN": "tok-secret-value",
+		"BUSINESS_ID":        "100200300",
+		"SYSTEM_USER_ID":     "1972555232742222",
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(nil, env(minimal()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.NATSURL != "nats://127.0.0.1:4222" || c.Stream != "WABA" || c.Consumer != "waba-assigner" ||
+		c.Subject != "waba.shared" || c.SucceededSubject != "waba.assignment.succeeded" || c.FailedSubject != "waba.assignment.failed" ||
+		!c.Provision || c.Concurrency != 16 || c.MaxDeliver != 10 || c.AckWait != 60*time.Second ||
+		c.RetryInitial != 500*time.Millisecond || c.RetryMax != 30*time.Second || c.RetryMaxElapsed != 2*time.Minute ||
+		c.BreakerOpenTimeout != 30*time.Second || c.ShutdownTimeout != 30*time.Second ||
+		c.GraphBaseURL != "https://graph.facebook.com" || c.GraphAPIVersion != "v25.0" || c.GraphTimeout != 10*time.Second ||
+		strings.Join(c.AssignTasks, ",") != "MANAGE" || c.HTTPAddr != ":8080" || c.LogFormat != "auto" {
+		t.Errorf("defaults: %+v", c)
+	}
+	if c.AdminAccessToken.IsSet() || c.AppSecret.IsSet() {
+		t.Errorf("admin token and app secret must default to unset")
+	}
+}
+
+func TestFlagWinsOverEnv(t *testing.T) {
+	t.Parallel()
+	e := minimal()
+	e["WORKER_CONCURRENCY"] = "4"
+	c, err := config.Load([]string{"--concurrency", "32", "--assign-tasks=DEVELOP,MANAGE"}, env(e), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Concurrency != 32 || strings.Join(c.AssignTasks, ",") != "DEVELOP,MANAGE" {
+		t.Errorf("got concurrency %d, tasks %v", c.Concurrency, c.AssignTasks)
+	}
+}
+
+// Every bad setting stops the start with an error naming the variable, and
+// a secret's value is never echoed.
+func TestBadSettingsNameTheVariable(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cases := []struct{ name, value string }{
+		{"NATS_URL", "http://x:4222"},
+		{"NATS_URL", "::"},
+		{"NATS_CREDS", filepath.Join(dir, "missing.creds")},
+		{"WORKER_STREAM", "has space"},
+		{"WORKER_CONSUMER", "a.b"},
+		{"WORKER_SUBJECT", "waba.*"},
+		{"WORKER_SUCCEEDED_SUBJECT", "waba.shared"},
+		{"WORKER_PROVISION", "maybe"},
+		{"WORKER_CONCURRENCY", "0"},
+		{"WORKER_CONCURRENCY", "lots"},
+		{"WORKER_MAX_DELIVER", "-1"},
+		{"WORKER_ACK_WAIT", "10ms"},
+		{"WORKER_RETRY_INITIAL", "1h"},
+		{"WORKER_RETRY_MAX", "x"},
+		{"WORKER_RETRY_MAX_ELAPSED", "-5s"},
+		{"WORKER_BREAKER_OPEN_TIMEOUT", "0"},
+		{"WORKER_SHUTDOWN_TIMEOUT", "later"},
+		{"GRAPH_BASE_URL", "graph.facebook.com"},
+		{"GRAPH_BASE_URL", "https://graph.facebook.com?access_token=x"},
+		{"GRAPH_API_VERSION", "19.0"},
+		{"GRAPH_ACCESS_TOKEN", ""},
+		{"GRAPH_ACCESS_TOKEN_FILE", filepath.Join(dir, "missing")},
+		{"GRAPH_ADMIN_ACCESS_TOKEN_FILE", dir},
+		{"GRAPH_APP_SECRET_FILE", filepath.Join(dir, "nope")},
+		{"GRAPH_TIMEOUT", "forever"},
+		{"BUSINESS_ID", ""},
+		{"BUSINESS_ID", "acme"},
+		{"SYSTEM_USER_ID", "me"},
+		{"ASSIGN_TASKS", "MANAGE,OWN"},
+		{"ASSIGN_TASKS", ","},
+		{"LOG_LEVEL", "loud"},
+		{"LOG_FORMAT", "xml"},
+	}
+	for _, c := range cases {
+		e := minimal()
+		e[c.name] = c.value
+		_, err := config.Load(nil, env(e), nil)
+		var ce *config.Error
+		if !errors.As(err, &ce) || ce.Var != c.name {
+			t.Errorf("%s=%q: got %v, want an error naming %s", c.name, c.value, err, c.name)
+			continue
+		}
+		if strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: error spans lines: %q", c.name, err)
+		}
+	}
+}
+
+func TestSecretsAreNeverEchoed(t *testing.T) {
+	t.Parallel()
+	e := minimal()
+	e["GRAPH_ADMIN_ACCESS_TOKEN"] = "admin-secret-1"
+	e["GRAPH_ADMIN_ACCESS_TOKEN_FILE"] = "/etc/hosts"
+	_, err := config.Load(nil, env(e), nil)
+	if err == nil || strings.Contains(err.Error(), "admin-secret-1") {
+		t.Fatalf("got %v", err)
+	}
+	s := config.Secret{Value: "abc"}
+	if s.String() != "[redacted]" {
+		t.Errorf("Secret.String() = %q", s.String())
+	}
+}
+
+func TestOneOfSystemUserIDAndName(t *testing.T) {
+	t.Parallel()
+	e := minimal()
+	delete(e, "SYSTEM_USER_ID")
+	if _, err := config.Load(nil, env(e), nil); err == nil || !strings.Contains(err.Error(), "SYSTEM_USER_ID") {
+		t.Errorf("neither: %v", err)
+	}
+	e["SYSTEM_USER_NAME"] = "waba-worker"
+	if c, err := config.Load(nil, env(e), nil); err != nil || c.SystemUserName != "waba-worker" {
+		t.Errorf("by name: %v", err)
+	}
+	e["SYSTEM_USER_ID"] = "1"
+	if _, err := config.Load(nil, env(e), nil); err == nil {
+		t.Errorf("both: accepted")
+	}
+}
+
+func TestTokenFile(t *testing.T) {
+	t.Parallel()
+	f := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(f, []byte("x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := minimal()
+	delete(e, "GRAPH_ACCESS_TOKEN")
+	e["GRAPH_ACCESS_TOKEN_FILE"] = f
+	c, err := config.Load(nil, env(e), nil)
+	if err != nil || c.AccessToken.File != f || c.AccessToken.Value != "" {
+		t.Fatalf("got %+v, %v", c.AccessToken, err)
+	}
+	e["GRAPH_ACCESS_TOKEN"] = "also"
+	if _, err := config.Load(nil, env(e), nil); err == nil {
+		t.Errorf("value and file both set: accepted")
+	}
+}
+
+func TestHelpListsEveryVariable(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	_, err := config.Load([]string{"--help"}, env(nil), &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("--help: %v", err)
+	}
+	for _, v := range config.Variables() {
+		if !strings.Contains(out.String(), "$"+v[0]) {
+			t.Errorf("help lacks %s", v[0])
+		}
+	}
+	if _, err := config.Load([]string{"--no-such-flag"}, env(minimal()), nil); err == nil {
+		t.Errorf("unknown flag accepted")
+	}
+}
+
+// The README's configuration table names every variable with its default.
+func TestREADMEConfigurationTable(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	row := regexp.MustCompile("(?m)^\\| (`[A-Z_]+`(?: / `[A-Z_]+`)*) \\|\\s*([^|]*?)\\s*\\|")
+	for _, m := range row.FindAllStringSubmatch(string(readme), -1) {
+		for _, name := range regexp.MustCompile("`([A-Z_]+)`").FindAllStringSubmatch(m[1], -1) {
+			rows[name[1]] = strings.TrimSpace(m[2])
+		}
+	}
+	for _, v := range config.Variables() {
+		got, ok := rows[v[0]]
+		if !ok {
+			t.Errorf("README's table lacks %s", v[0])
+			continue
+		}
+		if v[1] != "" && got != "`"+v[1]+"`" {
+			t.Errorf("README says %s defaults to %s, the code says %q", v[0], got, v[1])
+		}
+	}
+}
