@@ -1,0 +1,249 @@
+package handlers_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wabaworker/waba-worker/internal/breaker"
+	"github.com/wabaworker/waba-worker/internal/events"
+	"github.com/wabaworker/waba-worker/internal/graph"
+	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
+	"github.com/wabaworker/waba-worker/internal/handlers"
+)
+
+// testBundle is one test's assigner against its own emulator, over real HTTP.
+type testBundle struct {
+	graph    *graphtest.Server
+	breaker  *breaker.Breaker
+	assigner *handlers.Assigner
+}
+
+func setup(t *testing.T, mod func(*handlers.Config)) *testBundle {
+	t.Helper()
+	g := graphtest.NewTestServer(t, graphtest.DefaultSeed())
+	client, err := graph.NewClient(graph.WithBaseURL(g.URL()), graph.WithHTTPClient(g.Client()),
+		graph.WithToken(graph.StaticToken(graphtest.DevAdminToken)), graph.WithTimeout(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := breaker.New(breaker.Settings{OpenTimeout: time.Hour})
+	cfg := handlers.Config{
+		Graph:           client,
+		Breaker:         br,
+		BusinessID:      graphtest.DevBusinessID,
+		SystemUserID:    graphtest.DevSystemUserID,
+		RetryInitial:    5 * time.Millisecond,
+		RetryMax:        20 * time.Millisecond,
+		RetryMaxElapsed: 3 * time.Second,
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	a, err := handlers.NewAssigner(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testBundle{graph: g, breaker: br, assigner: a}
+}
+
+var wabas = graphtest.DevWABAIDs()
+
+func msg(wabaID string, delivery, maxDeliver int) handlers.Message {
+	data, _ := json.Marshal(map[string]string{"id": "evt-" + wabaID, "waba_id": wabaID})
+	return handlers.Message{Data: data, StreamSeq: 7, Delivery: delivery, MaxDeliver: maxDeliver}
+}
+
+func TestDone(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	out := b.assigner.Handle(t.Context(), msg(wabas[0], 1, 10))
+	if out.Verdict != handlers.Done || out.Succeeded == nil || out.Succeeded.AlreadyAssigned || out.Succeeded.EventID != "evt-"+wabas[0] {
+		t.Fatalf("got %+v (%v)", out, out.Err)
+	}
+	out = b.assigner.Handle(t.Context(), msg(wabas[0], 1, 10))
+	if out.Verdict != handlers.Done || !out.Succeeded.AlreadyAssigned {
+		t.Fatalf("second time: got %+v", out)
+	}
+}
+
+// A rate limit that asks for longer than the delivery's budget gives the
+// event back for that long, and holds back every other event of the process
+// without a Graph call.
+func TestRateLimitBeyondTheBudgetRetriesLater(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	b.graph.InjectFault(graph.OpListAssignedUsers, graphtest.Fault{Status: 400, Code: 80008, IsTransient: true, BUCEstimatedMinutes: 2})
+	out := b.assigner.Handle(t.Context(), msg(wabas[0], 1, 10))
+	if out.Verdict != handlers.RetryLater || out.Delay < 119*time.Second {
+		t.Fatalf("got %v after %v, want RetryLater after ~2m (%v)", out.Verdict, out.Delay, out.Err)
+	}
+	calls := b.graph.Count("*")
+	out = b.assigner.Handle(t.Context(), msg(wabas[1], 1, 10))
+	if out.Verdict != handlers.RetryLater || out.Delay < 100*time.Second {
+		t.Fatalf("other event during the pause: %v after %v", out.Verdict, out.Delay)
+	}
+	if n := b.graph.Count("*"); n != calls {
+		t.Errorf("%d Graph calls during the rate-limit pause, want 0", n-calls)
+	}
+}
+
+// A Retry-After within the budget is waited out before the next call.
+func TestRetryAfterIsHonoured(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	b.graph.InjectFault(graph.OpListAssignedUsers, graphtest.Fault{Status: 429, Code: 4, RetryAfter: "1"})
+	out := b.assigner.Handle(t.Context(), msg(wabas[0], 1, 10))
+	if out.Verdict != handlers.Done {
+		t.Fatalf("got %v (%v)", out.Verdict, out.Err)
+	}
+	reqs := b.graph.RequestsFor(graph.OpListAssignedUsers)
+	if len(reqs) < 2 || reqs[0].Code != 4 {
+		t.Fatalf("requests: %+v", reqs)
+	}
+	if gap := reqs[1].Time.Sub(reqs[0].Time); gap < time.Second {
+		t.Errorf("retried %v after a Retry-After of 1s", gap)
+	}
+}
+
+// Transient failures in a row open the breaker: the event is paused, not
+// failed, and Graph sees a bounded number of calls.
+func TestBreakerOpensAndPauses(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	b.graph.SetOutage(graphtest.OutageHTML)
+	out := b.assigner.Handle(t.Context(), msg(wabas[0], 1, 10))
+	if out.Verdict != handlers.Paused || out.Reason != handlers.PauseBreaker || out.Delay != time.Hour {
+		t.Fatalf("got %v %v %v (%v)", out.Verdict, out.Reason, out.Delay, out.Err)
+	}
+	if b.breaker.State() != breaker.Open {
+		t.Fatalf("breaker %v", b.breaker.State())
+	}
+	calls := b.graph.Count("*")
+	if calls != 5 {
+		t.Errorf("%d calls before the breaker opened, want 5", calls)
+	}
+	for i := range 10 {
+		if out := b.assigner.Handle(t.Context(), msg(wabas[i], 1, 10)); out.Verdict != handlers.Paused {
+			t.Fatalf("event %d while open: %v", i, out.Verdict)
+		}
+	}
+	if n := b.graph.Count("*"); n != calls {
+		t.Errorf("%d Graph calls while the breaker is open, want 0", n-calls)
+	}
+}
+
+// Permanent answers do not move the breaker.
+func TestPermanentErrorsDoNotOpenTheBreaker(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	for i := range 8 {
+		out := b.assigner.Handle(t.Context(), msg(fmt.Sprintf("9%d", i), 1, 10)) // not shared: 100/33
+		if out.Verdict != handlers.Failed || out.Failed.Error.Kind != events.KindPermanent || *out.Failed.Error.GraphCode != 100 {
+			t.Fatalf("got %+v", out)
+		}
+	}
+	if b.breaker.State() != breaker.Closed {
+		t.Errorf("breaker %v after permanent errors", b.breaker.State())
+	}
+}
+
+func TestRejectedTokenPauses(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	b.graph.RevokeToken(graphtest.DevAdminToken)
+	out := b.assigner.Handle(t.Context(), msg(wabas[0], 10, 10))
+	if out.Verdict != handlers.Paused || out.Reason != handlers.PauseCredentials {
+		t.Fatalf("got %v %v (%v)", out.Verdict, out.Reason, out.Err)
+	}
+	if err := b.assigner.Probe(t.Context()); graph.Classify(err) != graph.ClassCredentials {
+		t.Errorf("probe with a revoked token: %v", err)
+	}
+	b.graph.RestoreToken(graphtest.DevAdminToken)
+	if err := b.assigner.Probe(t.Context()); err != nil {
+		t.Errorf("probe after restore: %v", err)
+	}
+}
+
+func TestLastDeliveryExhaustsRetries(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *handlers.Config) { c.RetryMaxElapsed = 30 * time.Millisecond })
+	b.graph.InjectFault(graph.OpListAssignedUsers, graphtest.Fault{Code: 2, IsTransient: true, Times: 3})
+	out := b.assigner.Handle(t.Context(), msg(wabas[0], 3, 3))
+	if out.Verdict != handlers.Failed || out.Failed.Error.Kind != events.KindRetriesExhausted || !out.Failed.Error.Retryable || out.Failed.Attempts != 3 {
+		t.Fatalf("got %+v (%v)", out, out.Err)
+	}
+	if out.Failed.Error.GraphCode == nil || *out.Failed.Error.GraphCode != 2 || out.Failed.Error.FBTraceID == "" {
+		t.Errorf("retries_exhausted keeps Graph's error: %+v", out.Failed.Error)
+	}
+}
+
+func TestHeldTooOftenExhausts(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	b.graph.SetOutage(graphtest.OutageHTML)
+	m := msg(wabas[0], 10, 10)
+	m.Held = handlers.MaxHolds
+	out := b.assigner.Handle(t.Context(), m)
+	if out.Verdict != handlers.Failed || out.Failed.Error.Kind != events.KindRetriesExhausted {
+		t.Fatalf("got %v", out.Verdict)
+	}
+}
+
+func TestCanceledGivesTheEventBack(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	b.graph.InjectFault(graph.OpListAssignedUsers, graphtest.Fault{Hang: true})
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() {
+		for b.graph.Count(graph.OpListAssignedUsers) == 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+	}()
+	out := b.assigner.Handle(ctx, msg(wabas[0], 1, 10))
+	if out.Verdict != handlers.RetryLater || out.Delay != 0 {
+		t.Fatalf("got %v after %v (%v)", out.Verdict, out.Delay, out.Err)
+	}
+	if b.breaker.State() != breaker.Closed {
+		t.Errorf("cancellation moved the breaker")
+	}
+}
+
+func TestInvalidEventCallsNothing(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	out := b.assigner.Handle(t.Context(), handlers.Message{Data: []byte(`{"waba_id": "1/../2"}`), MsgID: "hdr-1", Delivery: 1})
+	if out.Verdict != handlers.Failed || !out.Terminate() || out.Failed.EventID != "hdr-1" || out.Failed.Error.Kind != events.KindInvalidEvent {
+		t.Fatalf("got %+v", out)
+	}
+	if n := b.graph.Count("*"); n != 0 {
+		t.Errorf("%d Graph calls", n)
+	}
+}
+
+func TestUnknownSystemUserNameFails(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *handlers.Config) { c.SystemUserID, c.SystemUserName = "", "nobody" })
+	out := b.assigner.Handle(t.Context(), msg(wabas[0], 1, 10))
+	if out.Verdict != handlers.Failed || out.Failed.Error.Kind != events.KindPermanent || !strings.Contains(out.Failed.Error.Message, "SYSTEM_USER_NAME") {
+		t.Fatalf("got %+v", out)
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	t.Parallel()
+	for _, c := range []handlers.Config{
+		{},
+		{Graph: &graph.Client{}},
+		{Graph: &graph.Client{}, Breaker: breaker.New(breaker.Settings{})},
+		{Graph: &graph.Client{}, Breaker: breaker.New(breaker.Settings{}), BusinessID: "1"},
+	} {
+		if _, err := handlers.NewAssigner(c); err == nil {
+			t.Errorf("NewAssigner(%+v) accepted", c)
+		}
+	}
+}
