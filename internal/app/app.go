@@ -69,6 +69,10 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		return err
 	}
 
+	if err := checkSystemUser(ctx, assigner, log); err != nil {
+		return err
+	}
+
 	nc, err := Connect(cfg.NATSURL, cfg.NATSCreds, "waba-worker", log)
 	if err != nil {
 		return err
@@ -113,6 +117,25 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		log.Warn("NATS drain", "error", err.Error())
 	}
 	log.Info("waba-worker stopped")
+	return nil
+}
+
+// checkSystemUser resolves the system user at start. A name that Graph says
+// does not exist is a configuration error; Graph being unreachable is not
+// (the worker starts and resolves it with the first event).
+func checkSystemUser(ctx context.Context, a *handlers.Assigner, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	id, err := a.CheckSystemUser(ctx)
+	var unknown *handlers.UnknownSystemUserError
+	switch {
+	case errors.As(err, &unknown):
+		return &config.Error{Var: "SYSTEM_USER_NAME", Msg: unknown.Error()}
+	case err != nil:
+		log.Warn("cannot resolve the system user at start; will retry with the first event", "error", err.Error())
+	default:
+		log.Info("system user", "system_user_id", id)
+	}
 	return nil
 }
 

@@ -1,7 +1,9 @@
 package app_test
 
 import (
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wabaworker/waba-worker/internal/app"
+	"github.com/wabaworker/waba-worker/internal/config"
 	"github.com/wabaworker/waba-worker/internal/events"
 	"github.com/wabaworker/waba-worker/internal/graph"
 	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
@@ -428,5 +432,20 @@ func TestRetriesExhaustedOnTheLastDelivery(t *testing.T) {
 	f := b.results.failedFor("evt-x")
 	if len(f) != 1 || f[0].Error.Kind != events.KindRetriesExhausted || !f[0].Error.Retryable || f[0].Attempts != 2 {
 		t.Fatalf("got %+v", f)
+	}
+}
+
+// A SYSTEM_USER_NAME that names nobody stops the start, naming the variable.
+func TestUnknownSystemUserNameStopsTheStart(t *testing.T) {
+	t.Parallel()
+	b := setup(t, map[string]string{"SYSTEM_USER_ID": "-", "SYSTEM_USER_NAME": "nobody"})
+	cfg, err := config.Load(nil, func(k string) string { return b.env[k] }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = app.Run(t.Context(), cfg, app.Options{Logger: slog.New(slog.DiscardHandler)})
+	var ce *config.Error
+	if !errors.As(err, &ce) || ce.Var != "SYSTEM_USER_NAME" {
+		t.Fatalf("got %v, want a configuration error naming SYSTEM_USER_NAME", err)
 	}
 }

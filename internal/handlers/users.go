@@ -28,14 +28,23 @@ func (c *userCache) get(business string) (string, bool) {
 	return id, ok
 }
 
-// unknownUserError says the configured system user name is not among the
+// UnknownSystemUserError says the configured system user name is not among the
 // business's system users.
-type unknownUserError struct {
-	name, business string
+type UnknownSystemUserError struct {
+	Name, Business string
 }
 
-func (e *unknownUserError) Error() string {
-	return fmt.Sprintf("no system user named %q in business %s (check SYSTEM_USER_NAME and BUSINESS_ID)", e.name, e.business)
+func (e *UnknownSystemUserError) Error() string {
+	return fmt.Sprintf("no system user named %q in business %s (check SYSTEM_USER_NAME and BUSINESS_ID)", e.Name, e.Business)
+}
+
+// CheckSystemUser resolves the system user of the configured business now,
+// so that a SYSTEM_USER_NAME that names nobody stops the start instead of
+// failing every event. It returns *UnknownSystemUserError when Graph says
+// so, and Graph's error when Graph could not answer.
+func (a *Assigner) CheckSystemUser(ctx context.Context) (string, error) {
+	j := &job{business: a.cfg.BusinessID, bo: a.newBackoff(), log: a.cfg.Logger}
+	return a.systemUser(ctx, j)
 }
 
 // systemUser returns the id of the system user to assign for the job's
@@ -67,7 +76,7 @@ func (a *Assigner) systemUser(ctx context.Context, j *job) (string, error) {
 		return "", fmt.Errorf("resolve system user %q: %w", name, err)
 	}
 	if !found {
-		return "", &unknownUserError{name: name, business: j.business}
+		return "", &UnknownSystemUserError{Name: name, Business: j.business}
 	}
 	a.users.mu.Lock()
 	a.users.ids[j.business] = user.ID

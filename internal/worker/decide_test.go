@@ -37,3 +37,24 @@ func TestDecide(t *testing.T) {
 		}
 	}
 }
+
+func TestSubjectMatches(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		pattern, subject string
+		want             bool
+	}{
+		{"waba.shared", "waba.shared", true},
+		{"waba.*", "waba.shared", true},
+		{"waba.>", "waba.assignment.failed", true},
+		{"waba.*", "waba.assignment.failed", false},
+		{">", "waba.shared", true},
+		{"waba.shared", "waba.shared.x", false},
+		{"waba.shared.x", "waba.shared", false},
+	}
+	for _, c := range cases {
+		if got := subjectMatches(c.pattern, c.subject); got != c.want {
+			t.Errorf("subjectMatches(%q, %q) = %v", c.pattern, c.subject, got)
+		}
+	}
+}

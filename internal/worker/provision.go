@@ -69,8 +69,9 @@ func (t Topology) ConsumerConfig(concurrency, maxDeliver int, ackWait time.Durat
 }
 
 // EnsureStream returns the stream, creating it when it is missing. An
-// existing stream is never changed; when it does not capture the input
-// subject an error says so.
+// existing stream is never changed; when it does not capture the input and
+// result subjects an error says so (results are published to this stream,
+// and the input is acked only after their PubAck).
 func EnsureStream(ctx context.Context, js jetstream.JetStream, t Topology) (jetstream.Stream, error) {
 	s, err := js.Stream(ctx, t.Stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -82,8 +83,11 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, t Topology) (jets
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", t.Stream, err)
 	}
-	if subj := s.CachedInfo().Config.Subjects; !captures(subj, t.Subject) {
-		return nil, fmt.Errorf("stream %s exists but does not capture subject %s (its subjects: %v)", t.Stream, t.Subject, subj)
+	subj := s.CachedInfo().Config.Subjects
+	for _, want := range []string{t.Subject, t.SucceededSubject, t.FailedSubject} {
+		if !captures(subj, want) {
+			return nil, fmt.Errorf("stream %s exists but does not capture subject %s (its subjects: %v); the worker never changes an existing stream", t.Stream, want, subj)
+		}
 	}
 	return s, nil
 }

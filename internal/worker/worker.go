@@ -207,6 +207,10 @@ func (w *Worker) consume(ctx, workCtx context.Context) {
 		if !ok {
 			return
 		}
+		if reason, _ := w.gate.state(); reason != handlers.NoPause {
+			w.release(n) // paused while waiting for a slot
+			continue
+		}
 		got, err := w.fetch(ctx, workCtx, cons, n)
 		w.release(n - got)
 		switch {
