@@ -71,6 +71,11 @@ func startWorker(t *testing.T, env map[string]string) *proc {
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		<-p.done
+		for _, k := range []string{"GRAPH_ACCESS_TOKEN", "GRAPH_ADMIN_ACCESS_TOKEN", "GRAPH_APP_SECRET"} {
+			if v := env[k]; v != "" && strings.Contains(p.output.String(), v) {
+				t.Errorf("the value of %s appears in the worker's output", k)
+			}
+		}
 		if t.Failed() {
 			t.Logf("worker output:\n%s", p.output.String())
 		}
