@@ -9,17 +9,23 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/wabaworker/waba-worker/internal/breaker"
 	"github.com/wabaworker/waba-worker/internal/config"
 	"github.com/wabaworker/waba-worker/internal/graph"
 	"github.com/wabaworker/waba-worker/internal/handlers"
+	"github.com/wabaworker/waba-worker/internal/health"
+	"github.com/wabaworker/waba-worker/internal/metrics"
+	"github.com/wabaworker/waba-worker/internal/tracing"
+	"github.com/wabaworker/waba-worker/internal/version"
 	"github.com/wabaworker/waba-worker/internal/worker"
 )
 
@@ -36,6 +42,17 @@ type Options struct {
 	// OnStart, if set, is called with the running worker once it is built
 	// (tests use it to watch its status).
 	OnStart func(*worker.Worker)
+	// OnHTTP, if set, is called with the address the HTTP endpoints listen
+	// on, before OnStart (tests listen on port 0 and learn the port).
+	OnHTTP func(net.Addr)
+
+	// Getenv reads the OpenTelemetry variables (OTEL_EXPORTER_OTLP_ENDPOINT
+	// and the others internal/tracing names). Defaults to none set: no
+	// trace is exported.
+	Getenv func(string) string
+	// TracerProvider, if set, is used instead of the one Getenv describes
+	// (tests pass one with an in-memory exporter).
+	TracerProvider trace.TracerProvider
 }
 
 // Run runs the worker until ctx ends, then shuts down gracefully: intake
@@ -43,13 +60,25 @@ type Options struct {
 // connection drains. It returns nil after a clean shutdown.
 func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	log := opts.Logger
-	client, err := NewGraphClient(cfg, opts.HTTPClient, log)
+	tp, err := tracing.Setup(tracing.Config{Getenv: opts.Getenv, Provider: opts.TracerProvider,
+		ServiceVersion: version.Get().Version, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer shutdownTracing(tp, log)
+	mx := metrics.New()
+	hc := opts.HTTPClient
+	if hc == nil {
+		hc = defaultHTTPClient()
+	}
+	client, err := NewGraphClient(cfg, tracing.WrapClient(hc, tp), log, mx.GraphCall)
 	if err != nil {
 		return err
 	}
 	br := breaker.New(breaker.Settings{
 		OpenTimeout: cfg.BreakerOpenTimeout,
 		OnChange: func(from, to breaker.State) {
+			mx.BreakerChanged(from, to)
 			log.Info("circuit breaker", "from", from.String(), "to", to.String())
 		},
 	})
@@ -66,10 +95,6 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		RetryMaxElapsed: cfg.RetryMaxElapsed,
 	})
 	if err != nil {
-		return err
-	}
-
-	if err := checkSystemUser(ctx, assigner, log); err != nil {
 		return err
 	}
 
@@ -98,9 +123,35 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		ProbeInterval:   opts.ProbeInterval,
 		Breaker:         br,
 		Logger:          log,
+		Observer:        mx,
+		TracerProvider:  tp,
 	})
 	if err != nil {
 		return err
+	}
+	ready := health.Sources{NATS: nc, Worker: w, Breaker: br, Stopping: func() bool { return ctx.Err() != nil }}
+	mx.Watch(metrics.Sources{
+		Breaker:       br.State,
+		Paused:        func() handlers.PauseReason { return w.Status().Paused },
+		NATSConnected: nc.IsConnected,
+		Ready:         func() bool { return ready.Check().Ready },
+		Concurrency:   cfg.Concurrency,
+		Consumer:      consumerState(nc, js, cfg.Stream, cfg.Consumer),
+	})
+	if cfg.HTTPAddr != "" {
+		srv, err := health.Listen(cfg.HTTPAddr, health.Handler(ready.Check, mx.Handler()), log)
+		if err != nil {
+			return fmt.Errorf("HTTP_ADDR: %w", err)
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		}()
+		log.Info("HTTP endpoints listening", "addr", srv.Addr().String())
+		if opts.OnHTTP != nil {
+			opts.OnHTTP(srv.Addr())
+		}
 	}
 	if opts.OnStart != nil {
 		opts.OnStart(w)
@@ -108,6 +159,10 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	log.Info("waba-worker starting", "nats_url", redactURLs(cfg.NATSURL), "stream", cfg.Stream,
 		"consumer", cfg.Consumer, "graph", cfg.GraphBaseURL, "graph_version", cfg.GraphAPIVersion,
 		"business_id", cfg.BusinessID, "concurrency", cfg.Concurrency)
+	// After the HTTP endpoints are up: /healthz answers while Graph is asked.
+	if err := checkSystemUser(ctx, assigner, log); err != nil {
+		return err
+	}
 
 	if err := w.Run(ctx); err != nil {
 		return err
@@ -140,17 +195,11 @@ func checkSystemUser(ctx context.Context, a *handlers.Assigner, log *slog.Logger
 }
 
 // NewGraphClient builds the Graph client of cfg. Its observer logs, once, a
-// version drift (Meta serving another version than requested).
-func NewGraphClient(cfg config.Config, hc *http.Client, log *slog.Logger) (*graph.Client, error) {
+// version drift (Meta serving another version than requested), and passes
+// each call on to observers (metrics).
+func NewGraphClient(cfg config.Config, hc *http.Client, log *slog.Logger, observers ...func(graph.Call)) (*graph.Client, error) {
 	if hc == nil {
-		hc = &http.Client{Transport: &http.Transport{
-			Proxy:               http.ProxyFromEnvironment,
-			MaxIdleConns:        256,
-			MaxIdleConnsPerHost: 256,
-			IdleConnTimeout:     90 * time.Second,
-			TLSHandshakeTimeout: 10 * time.Second,
-			ForceAttemptHTTP2:   true,
-		}}
+		hc = defaultHTTPClient()
 	}
 	var drift sync.Once
 	opts := []graph.Option{
@@ -166,6 +215,9 @@ func NewGraphClient(cfg config.Config, hc *http.Client, log *slog.Logger) (*grap
 						"requested", c.RequestedVersion, "served", c.ServedVersion)
 				})
 			}
+			for _, o := range observers {
+				o(c)
+			}
 		}),
 	}
 	if cfg.AdminAccessToken.IsSet() {
@@ -179,6 +231,44 @@ func NewGraphClient(cfg config.Config, hc *http.Client, log *slog.Logger) (*grap
 		return nil, fmt.Errorf("graph client: %w", err)
 	}
 	return c, nil
+}
+
+// defaultHTTPClient is the Graph client's HTTP client unless Options says
+// otherwise.
+func defaultHTTPClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second,
+		ForceAttemptHTTP2:   true,
+	}}
+}
+
+// shutdownTracing flushes the spans not yet exported.
+func shutdownTracing(tp *tracing.Provider, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := tp.Shutdown(ctx); err != nil {
+		log.Warn("trace export at shutdown", "error", err.Error())
+	}
+}
+
+// consumerState polls the durable consumer's backlog for the metrics (one
+// JetStream API request), skipped while NATS is down.
+func consumerState(nc *nats.Conn, js jetstream.JetStream, stream, consumer string) func(context.Context) (metrics.ConsumerState, error) {
+	return func(ctx context.Context) (metrics.ConsumerState, error) {
+		if !nc.IsConnected() {
+			return metrics.ConsumerState{}, nats.ErrConnectionClosed
+		}
+		c, err := js.Consumer(ctx, stream, consumer)
+		if err != nil {
+			return metrics.ConsumerState{}, err
+		}
+		info := c.CachedInfo()
+		return metrics.ConsumerState{Pending: info.NumPending, AckPending: uint64(info.NumAckPending)}, nil
+	}
 }
 
 func tokenSource(s config.Secret) graph.TokenSource {

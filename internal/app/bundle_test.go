@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/wabaworker/waba-worker/internal/app"
 	"github.com/wabaworker/waba-worker/internal/config"
@@ -39,11 +41,14 @@ type bundle struct {
 	env     map[string]string
 	logs    *syncBuffer
 	results *collector
+	// tracer, if set before start, is the worker's tracer provider.
+	tracer trace.TracerProvider
 
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	done   chan error
-	wk     *worker.Worker
+	mu       sync.Mutex
+	cancel   context.CancelFunc
+	done     chan error
+	wk       *worker.Worker
+	httpAddr string // where the HTTP endpoints listen, with HTTP_ADDR set
 }
 
 // setup starts NATS and the emulator and configures (but does not start) the
@@ -99,7 +104,13 @@ func setup(t *testing.T, env map[string]string) *bundle {
 // start runs the worker until stop.
 func (b *bundle) start() {
 	b.t.Helper()
-	cfg, err := config.Load(nil, func(k string) string { return b.env[k] }, nil)
+	var args []string
+	if b.env["HTTP_ADDR"] == "" {
+		// An empty variable reads as unset (the default :8080): only the
+		// flag can disable the endpoints.
+		args = []string{"-http-addr="}
+	}
+	cfg, err := config.Load(args, func(k string) string { return b.env[k] }, nil)
 	if err != nil {
 		b.t.Fatalf("config: %v", err)
 	}
@@ -109,7 +120,10 @@ func (b *bundle) start() {
 	done := make(chan error, 1)
 	go func() {
 		done <- app.Run(ctx, cfg, app.Options{Logger: log, ProbeInterval: 100 * time.Millisecond,
-			OnStart: func(w *worker.Worker) { started <- w }})
+			OnStart:        func(w *worker.Worker) { started <- w },
+			OnHTTP:         func(a net.Addr) { b.mu.Lock(); b.httpAddr = a.String(); b.mu.Unlock() },
+			Getenv:         func(k string) string { return b.env[k] },
+			TracerProvider: b.tracer})
 	}()
 	select {
 	case w := <-started:

@@ -23,10 +23,13 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/wabaworker/waba-worker/internal/breaker"
 	"github.com/wabaworker/waba-worker/internal/graph"
 	"github.com/wabaworker/waba-worker/internal/handlers"
+	"github.com/wabaworker/waba-worker/internal/tracing"
 )
 
 // Handler works one delivery; *handlers.Assigner is one.
@@ -71,6 +74,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Observer defaults to none.
 	Observer Observer
+	// TracerProvider gives each delivery a span, continuing the traceparent
+	// of the input, whose context goes on to the result. Defaults to a no-op
+	// provider (a traceparent still passes from input to result).
+	TracerProvider trace.TracerProvider
 }
 
 func (c Config) withDefaults() Config {
@@ -99,6 +106,9 @@ func (c Config) withDefaults() Config {
 	if c.Observer == nil {
 		c.Observer = nopObserver{}
 	}
+	if c.TracerProvider == nil {
+		c.TracerProvider = noop.NewTracerProvider()
+	}
 	return c
 }
 
@@ -109,14 +119,15 @@ func (nopObserver) EventFinished(handlers.Outcome, time.Duration) {}
 
 // Worker consumes waba.shared events. Create it with New and start it with Run.
 type Worker struct {
-	cfg   Config
-	js    jetstream.JetStream
-	h     Handler
-	log   *slog.Logger
-	gate  *gate
-	bound atomic.Bool
-	free  chan struct{} // one token per free slot
-	wg    sync.WaitGroup
+	cfg    Config
+	js     jetstream.JetStream
+	h      Handler
+	log    *slog.Logger
+	tracer trace.Tracer
+	gate   *gate
+	bound  atomic.Bool
+	free   chan struct{} // one token per free slot
+	wg     sync.WaitGroup
 }
 
 // New returns a Worker that consumes through js and works events with h.
@@ -126,7 +137,7 @@ func New(js jetstream.JetStream, h Handler, cfg Config) (*Worker, error) {
 	}
 	cfg = cfg.withDefaults()
 	w := &Worker{cfg: cfg, js: js, h: h, log: cfg.Logger, gate: newGate(),
-		free: make(chan struct{}, cfg.Concurrency)}
+		tracer: cfg.TracerProvider.Tracer(tracing.TracerName), free: make(chan struct{}, cfg.Concurrency)}
 	for range cfg.Concurrency {
 		w.free <- struct{}{}
 	}
@@ -310,6 +321,10 @@ func (w *Worker) process(ctx, workCtx context.Context, msg jetstream.Msg) {
 	stop := w.keepAlive(msg)
 	defer stop()
 
+	// The delivery's span: its context reaches every Graph call and the
+	// result's headers.
+	workCtx, span := tracing.StartEvent(workCtx, w.tracer, msg.Headers(), w.cfg.Subject, m)
+	defer span.End()
 	w.cfg.Observer.EventStarted()
 	start := time.Now()
 	for {
@@ -324,6 +339,7 @@ func (w *Worker) process(ctx, workCtx context.Context, msg jetstream.Msg) {
 			}
 		}
 		w.cfg.Observer.EventFinished(out, time.Since(start))
+		tracing.EndEvent(span, out)
 		w.settle(workCtx, msg, out)
 		return
 	}
@@ -395,6 +411,7 @@ func (w *Worker) publish(ctx context.Context, out handlers.Outcome) error {
 		return fmt.Errorf("encode result: %w", err)
 	}
 	msg := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{}}
+	tracing.Inject(ctx, msg.Header) // traceparent: the delivery's span
 	retry := backoff.NewExponentialBackOff(backoff.WithInitialInterval(100*time.Millisecond),
 		backoff.WithMaxInterval(5*time.Second), backoff.WithMaxElapsedTime(0))
 	for {

@@ -1,0 +1,258 @@
+// Package metrics is the worker's Prometheus instrumentation, on a registry
+// of its own (with the Go and process collectors), never the global one.
+//
+// Metrics counts what the worker reports as it happens: events (it is a
+// worker.Observer), Graph round trips (GraphCall, for graph.WithObserver)
+// and breaker transitions (BreakerChanged, for breaker.Settings.OnChange).
+// Watch adds the gauges read at scrape time: breaker state, intake pause,
+// NATS connection, readiness and the consumer's backlog.
+//
+// Every label has a bounded set of values: outcome, error kind, Graph
+// operation, Graph code (capped: codes beyond the first MaxGraphCodes seen
+// count as "other"), pause reason. No WABA id, event id or secret is ever a
+// label.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/wabaworker/waba-worker/internal/breaker"
+	"github.com/wabaworker/waba-worker/internal/events"
+	"github.com/wabaworker/waba-worker/internal/graph"
+	"github.com/wabaworker/waba-worker/internal/handlers"
+)
+
+// Outcomes of an event, the values of the outcome label.
+const (
+	OutcomeSucceeded = "succeeded"
+	OutcomeFailed    = "failed"
+	OutcomeRetried   = "retried"
+	OutcomePaused    = "paused"
+)
+
+// MaxGraphCodes bounds the distinct Graph error codes used as label values;
+// codes seen after that many count as "other".
+const MaxGraphCodes = 64
+
+var (
+	outcomes   = []string{OutcomeSucceeded, OutcomeFailed, OutcomeRetried, OutcomePaused}
+	errorKinds = []string{events.KindInvalidEvent, events.KindPermanent, events.KindRetriesExhausted, events.KindVerificationFailed}
+	graphOps   = []string{graph.OpListSystemUsers, graph.OpListAssignedUsers, graph.OpAssignUser, graph.OpProbe}
+	// breakerStates are the waba_breaker_state values.
+	breakerStates = map[breaker.State]float64{breaker.Closed: 0, breaker.HalfOpen: 1, breaker.Open: 2}
+)
+
+// Metrics holds the worker's collectors. Create it with New.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	events        *prometheus.CounterVec
+	eventDuration *prometheus.HistogramVec
+	inFlight      prometheus.Gauge
+
+	graphRequests    *prometheus.CounterVec
+	graphDuration    *prometheus.HistogramVec
+	graphRateLimited *prometheus.CounterVec
+	graphUsage       *prometheus.GaugeVec
+
+	breakerTransitions *prometheus.CounterVec
+
+	mu    sync.Mutex
+	codes map[int]bool // Graph codes with a label value of their own
+}
+
+// New returns the worker's metrics on a new registry that also holds the Go
+// and process collectors.
+func New() *Metrics {
+	m := &Metrics{
+		reg:   prometheus.NewRegistry(),
+		codes: map[int]bool{},
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waba_events_total",
+			Help: "Deliveries of waba.shared events worked, by outcome (succeeded, failed, retried: nak'd to come back later, paused: given back while Graph is unusable) and, for failed, the failed event's error.kind.",
+		}, []string{"outcome", "kind"}),
+		eventDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "waba_event_duration_seconds",
+			Help:    "Time to work one delivery of a waba.shared event, from pull to outcome (in-process retries included; publishing the result excluded), by outcome.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+		}, []string{"outcome"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "waba_events_in_flight",
+			Help: "Events being worked now.",
+		}),
+		graphRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waba_graph_requests_total",
+			Help: `Graph API round trips, by operation and code: the Graph error code, "0" on success, "transport" when no answer came, "canceled" when the worker gave up, or the HTTP status class ("5xx") of an error without a Graph code.`,
+		}, []string{"op", "code"}),
+		graphDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "waba_graph_request_duration_seconds",
+			Help:    "Duration of Graph API round trips, body included, by operation.",
+			Buckets: []float64{0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
+		}, []string{"op"}),
+		graphRateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waba_graph_rate_limited_total",
+			Help: "Graph API answers that asked the worker to slow down (rate-limit codes 4, 17, 32, 613, 80007, 80008, 130429, or HTTP 429), by operation.",
+		}, []string{"op"}),
+		graphUsage: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "waba_graph_usage_percent",
+			Help: "Last rate-limit usage Graph reported, in percent: header app (X-App-Usage) or business (X-Business-Use-Case-Usage, the highest entry), metric call_count, total_cputime or total_time.",
+		}, []string{"header", "metric"}),
+		breakerTransitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waba_breaker_transitions_total",
+			Help: "Circuit breaker state changes, by the state entered (closed, half_open, open).",
+		}, []string{"to"}),
+	}
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewBuildInfoCollector(),
+		m.events, m.eventDuration, m.inFlight,
+		m.graphRequests, m.graphDuration, m.graphRateLimited, m.graphUsage,
+		m.breakerTransitions,
+	)
+	// Series that exist from the start, so that rate() and alerts see a 0
+	// before the first increment.
+	for _, o := range outcomes {
+		m.eventDuration.WithLabelValues(o)
+		if o != OutcomeFailed {
+			m.events.WithLabelValues(o, "")
+		}
+	}
+	for _, k := range errorKinds {
+		m.events.WithLabelValues(OutcomeFailed, k)
+	}
+	for _, op := range graphOps {
+		m.graphRequests.WithLabelValues(op, "0")
+		m.graphDuration.WithLabelValues(op)
+		m.graphRateLimited.WithLabelValues(op)
+	}
+	for _, s := range []string{"closed", "half_open", "open"} {
+		m.breakerTransitions.WithLabelValues(s)
+	}
+	return m
+}
+
+// Registry is the registry /metrics serves.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the registry in Prometheus' text (or OpenMetrics) format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.InstrumentMetricHandler(m.reg, promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+		Registry:          m.reg,
+		Timeout:           10 * time.Second,
+		EnableOpenMetrics: true,
+	}))
+}
+
+// EventStarted counts an event in flight.
+func (m *Metrics) EventStarted() { m.inFlight.Inc() }
+
+// EventFinished counts a worked delivery by its outcome.
+func (m *Metrics) EventFinished(o handlers.Outcome, d time.Duration) {
+	outcome, kind := OutcomeLabels(o)
+	m.events.WithLabelValues(outcome, kind).Inc()
+	m.eventDuration.WithLabelValues(outcome).Observe(d.Seconds())
+	m.inFlight.Dec()
+}
+
+// OutcomeLabels returns the outcome and kind labels of an outcome.
+func OutcomeLabels(o handlers.Outcome) (outcome, kind string) {
+	switch o.Verdict {
+	case handlers.Done:
+		return OutcomeSucceeded, ""
+	case handlers.Failed:
+		kind = "other"
+		if o.Failed != nil {
+			for _, k := range errorKinds {
+				if o.Failed.Error.Kind == k {
+					kind = k
+				}
+			}
+		}
+		return OutcomeFailed, kind
+	case handlers.Paused:
+		return OutcomePaused, ""
+	}
+	return OutcomeRetried, ""
+}
+
+// GraphCall counts one Graph round trip; pass it to graph.WithObserver.
+func (m *Metrics) GraphCall(c graph.Call) {
+	op := boundedOp(c.Op)
+	m.graphRequests.WithLabelValues(op, m.codeLabel(c)).Inc()
+	m.graphDuration.WithLabelValues(op).Observe(c.Duration.Seconds())
+	if graph.Classify(c.Err) == graph.ClassRateLimited {
+		m.graphRateLimited.WithLabelValues(op).Inc()
+	}
+	if u := c.AppUsage; u != nil {
+		m.graphUsage.WithLabelValues("app", "call_count").Set(float64(u.CallCount))
+		m.graphUsage.WithLabelValues("app", "total_cputime").Set(float64(u.TotalCPUTime))
+		m.graphUsage.WithLabelValues("app", "total_time").Set(float64(u.TotalTime))
+	}
+	if len(c.BusinessUsage) > 0 {
+		var calls, cpu, total int
+		for _, entries := range c.BusinessUsage {
+			for _, e := range entries {
+				calls, cpu, total = max(calls, e.CallCount), max(cpu, e.TotalCPUTime), max(total, e.TotalTime)
+			}
+		}
+		m.graphUsage.WithLabelValues("business", "call_count").Set(float64(calls))
+		m.graphUsage.WithLabelValues("business", "total_cputime").Set(float64(cpu))
+		m.graphUsage.WithLabelValues("business", "total_time").Set(float64(total))
+	}
+}
+
+func boundedOp(op string) string {
+	for _, o := range graphOps {
+		if op == o {
+			return op
+		}
+	}
+	return "other"
+}
+
+// codeLabel is the code label of a round trip.
+func (m *Metrics) codeLabel(c graph.Call) string {
+	switch {
+	case c.Err == nil:
+		return "0"
+	case c.Code != 0:
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if !m.codes[c.Code] {
+			if len(m.codes) >= MaxGraphCodes {
+				return "other"
+			}
+			m.codes[c.Code] = true
+		}
+		return strconv.Itoa(c.Code)
+	case graph.Classify(c.Err) == graph.ClassCanceled:
+		return "canceled"
+	case c.HTTPStatus < 100 || c.HTTPStatus > 599:
+		return "transport"
+	}
+	return strconv.Itoa(c.HTTPStatus/100) + "xx"
+}
+
+// BreakerChanged counts a breaker transition; call it from
+// breaker.Settings.OnChange.
+func (m *Metrics) BreakerChanged(_, to breaker.State) {
+	m.breakerTransitions.WithLabelValues(breakerStateName(to)).Inc()
+}
+
+func breakerStateName(s breaker.State) string {
+	switch s {
+	case breaker.Open:
+		return "open"
+	case breaker.HalfOpen:
+		return "half_open"
+	}
+	return "closed"
+}
