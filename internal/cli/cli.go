@@ -62,6 +62,11 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"run", "run the worker (the default command)", runWorker},
+		{"dev", "run NATS, the Graph emulator and the worker on this machine (try --demo 5)", runDev},
+		{"emit", "publish one waba.shared event; --wait for its result", runEmit},
+		{"replay", "republish the input of failed events", runReplay},
+		{"graph-emulator", "serve the Graph API emulator (docker-compose, manual tests)", runEmulator},
+		{"healthcheck", "exit 0 when the worker's /readyz answers 200 (the image's health check)", runHealthcheck},
 		{"version", "print version, commit, build date and Go version", printVersion},
 	}
 }
@@ -73,6 +78,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case len(args) > 0 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help"):
 		printUsage(stdout)
 		return nil
+	case len(args) > 0 && (args[0] == "-version" || args[0] == "--version"):
+		name, args = "version", args[1:]
 	case len(args) > 0 && !strings.HasPrefix(args[0], "-"):
 		name, args = args[0], args[1:]
 	}
@@ -116,9 +123,13 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 }
 
 func printVersion(_ context.Context, args []string, _ func(string) string, stdout, _ io.Writer) error {
-	fs := flag.NewFlagSet("worker version", flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	if err := fs.Parse(args); err != nil {
+	fs := newFlagSet("worker version")
+	h := help{
+		usage:   "worker version",
+		about:   []string{"Prints the version, commit, build date and Go version of this binary (set by the", "Makefile; from the module's build information otherwise)."},
+		example: []string{"worker version"},
+	}
+	if err := parse(fs, h, args, stdout); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, version.Get())

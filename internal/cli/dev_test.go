@@ -1,0 +1,172 @@
+package cli_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
+)
+
+// worker dev --demo N: N results appear, one of them a failure that shows its
+// kind, Graph code and message; another terminal can emit against it; a
+// cancelled context (Ctrl-C) stops everything with a nil error (exit 0) and
+// removes the temporary store.
+func TestDevDemoShowsResultsAndStopsCleanly(t *testing.T) {
+	t.Parallel()
+	const n = 4
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- runDev(ctx, &stdout, &stderr, "dev", "--demo", "4", "--nats-port", "0", "--graph-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+	}()
+
+	results := func() (ok, failed []map[string]any) {
+		for _, l := range jsonLines(stderr.String()) {
+			switch l["outcome"] {
+			case "succeeded":
+				ok = append(ok, l)
+			case "failed":
+				failed = append(failed, l)
+			}
+		}
+		return ok, failed
+	}
+	waitFor(t, "the demo's results", 60*time.Second, func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("dev returned early: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+		default:
+		}
+		ok, failed := results()
+		return len(ok)+len(failed) >= n && strings.Contains(stderr.String(), "demo: done")
+	})
+	ok, failed := results()
+	if len(ok) != n-1 || len(failed) != 1 {
+		t.Fatalf("%d succeeded and %d failed, want %d and 1:\n%s", len(ok), len(failed), n-1, stderr.String())
+	}
+	f := failed[0]
+	if f["kind"] != "permanent" || f["graph_code"] != float64(100) || f["graph_subcode"] != float64(33) ||
+		!strings.Contains(f["message"].(string), "does not exist") || f["waba_id"] != "999000000000001" || f["level"] != "WARN" {
+		t.Errorf("the failure's line: %v", f)
+	}
+	seeded := map[string]bool{}
+	for _, id := range graphtest.DevWABAIDs() {
+		seeded[id] = true
+	}
+	already := 0
+	for _, s := range ok {
+		if !seeded[s["waba_id"].(string)] || s["system_user_id"] != graphtest.DevSystemUserID {
+			t.Errorf("a success line: %v", s)
+		}
+		if s["already_assigned"] == true {
+			already++
+		}
+	}
+	if already != 1 {
+		t.Errorf("%d already-assigned successes, want 1", already)
+	}
+
+	// The banner says where things listen and how to emit from elsewhere.
+	out := stdout.String()
+	natsURL := regexp.MustCompile(`NATS JetStream  (nats://127\.0\.0\.1:\d+)`).FindStringSubmatch(out)
+	graphURL := regexp.MustCompile(`Graph emulator  (http://127\.0\.0\.1:\d+)`).FindStringSubmatch(out)
+	store := regexp.MustCompile(`store (\S+), removed at exit`).FindStringSubmatch(out)
+	if natsURL == nil || graphURL == nil || store == nil || !strings.Contains(out, "worker emit --nats-url "+natsURL[1]+" --waba-id ") {
+		t.Fatalf("banner:\n%s", out)
+	}
+	if _, err := os.Stat(store[1]); err != nil {
+		t.Fatalf("store %s: %v", store[1], err)
+	}
+	// The worker's readiness, where the banner says.
+	readyz := regexp.MustCompile(`worker HTTP     (http://127\.0\.0\.1:\d+)/healthz`).FindStringSubmatch(out)
+	if readyz == nil {
+		t.Fatalf("banner has no worker HTTP line:\n%s", out)
+	}
+	if code, body := get(t, readyz[1]+"/readyz", ""); code != 200 {
+		t.Errorf("/readyz: %d %s", code, body)
+	}
+	if code, body := get(t, graphURL[1]+"/v25.0/"+graphtest.DevBusinessID+"/system_users", graphtest.DevAdminToken); code != 200 {
+		t.Errorf("the emulator at %s: %d %s", graphURL[1], code, body)
+	}
+	// Another terminal: emit against the printed URL, and its result line
+	// appears in dev's output.
+	waba := graphtest.DevWABAIDs()[graphtest.DevWABACount-1]
+	r := runCLI(t.Context(), map[string]string{"NATS_URL": natsURL[1]}, "emit", "--waba-id", waba, "--id", "evt-other", "--wait", "30s")
+	if r.code != 0 {
+		t.Fatalf("emit from another terminal: exit %d, %s", r.code, r.stderr)
+	}
+	waitFor(t, "dev's line for evt-other", 10*time.Second, func() bool { return strings.Contains(stderr.String(), `"event_id":"evt-other"`) })
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("dev returned %v after Ctrl-C, want nil (exit 0)", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("dev did not stop within 30s of Ctrl-C")
+	}
+	if !strings.Contains(stderr.String(), `"msg":"stopped"`) {
+		t.Errorf("no stop line:\n%s", stderr.String())
+	}
+	if _, err := os.Stat(store[1]); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("temporary store %s left behind (%v)", store[1], err)
+	}
+}
+
+// runDev runs the command line with JSON logs, writing to stdout and stderr.
+func runDev(ctx context.Context, stdout, stderr *syncBuffer, args ...string) error {
+	env := map[string]string{"LOG_FORMAT": "json"}
+	return cliRun(ctx, env, stdout, stderr, args...)
+}
+
+// With --store, the store is kept; an address given explicitly must be free.
+func TestDevStoreIsKeptAndTakenAddressFails(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- runDev(ctx, &stdout, &stderr, "dev", "--store", dir, "--nats-port", "0", "--graph-addr", "127.0.0.1:0", "--http-addr", "")
+	}()
+	waitFor(t, "the banner", 30*time.Second, func() bool { return strings.Contains(stdout.String(), "Ctrl-C stops everything") })
+	if !strings.Contains(stdout.String(), "store "+dir+")") {
+		t.Errorf("banner does not name the store %s:\n%s", dir, stdout.String())
+	}
+	graphAddr := regexp.MustCompile(`Graph emulator  http://(127\.0\.0\.1:\d+)`).FindStringSubmatch(stdout.String())
+	if graphAddr == nil {
+		t.Fatalf("banner:\n%s", stdout.String())
+	}
+	// A second dev asking for the first one's emulator address explicitly.
+	r := runCLI(t.Context(), map[string]string{"LOG_FORMAT": "json"}, "dev", "--nats-port", "0", "--graph-addr", graphAddr[1], "--http-addr", "")
+	if r.code != 1 || !strings.Contains(r.stderr, "graph emulator address "+graphAddr[1]) {
+		t.Errorf("taken address: exit %d, stderr %q", r.code, r.stderr)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) == 0 {
+		t.Errorf("store %s is empty after dev (%v)", dir, err)
+	}
+}
+
+// Ctrl-C while dev is still starting is a clean stop too.
+func TestDevStoppedWhileStarting(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var stdout, stderr syncBuffer
+	if err := runDev(ctx, &stdout, &stderr, "dev", "--nats-port", "0", "--graph-addr", "127.0.0.1:0", "--http-addr", ""); err != nil {
+		t.Errorf("dev returned %v, want nil\n%s", err, stderr.String())
+	}
+}

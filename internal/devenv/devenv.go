@@ -1,0 +1,467 @@
+// Package devenv runs the whole system on one machine, as `worker dev` does:
+// an embedded NATS JetStream server, the Graph emulator seeded with
+// graphtest.DefaultSeed on a real TCP port, and the worker (app.Run) wired
+// to both. It prints where each part listens and one line per result, and
+// with Demo > 0 emits that many events itself. Nothing outside the process
+// is needed: no service, no network, no configuration.
+package devenv
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/wabaworker/waba-worker/internal/app"
+	"github.com/wabaworker/waba-worker/internal/config"
+	"github.com/wabaworker/waba-worker/internal/embedded"
+	"github.com/wabaworker/waba-worker/internal/emit"
+	"github.com/wabaworker/waba-worker/internal/events"
+	"github.com/wabaworker/waba-worker/internal/graph"
+	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
+	"github.com/wabaworker/waba-worker/internal/worker"
+)
+
+// The addresses `worker dev` tries first. When one of them is taken, a free
+// port is used instead (and printed); an address given explicitly must be
+// free.
+const (
+	DefaultNATSPort  = 4222 // so that `worker emit` works with its default NATS_URL
+	DefaultGraphAddr = "127.0.0.1:8090"
+	DefaultHTTPAddr  = "127.0.0.1:8080"
+)
+
+// UnknownWABAID is the WABA of the demo's failing event: it is not shared
+// with the dev business, so Graph answers code 100, subcode 33.
+const UnknownWABAID = "999000000000001"
+
+// Options configure Run.
+type Options struct {
+	// Demo is how many events to emit at start, one of them (when there are
+	// two or more) for a WABA the business does not have, so that the demo
+	// shows a failure too. Defaults to 0: none.
+	Demo int
+	// StoreDir is the JetStream store. Defaults to a temporary directory,
+	// removed at exit.
+	StoreDir string
+	// NATSPort is the NATS client port; 0 picks a free one. DefaultNATSPort
+	// falls back to a free port when taken.
+	NATSPort int
+	// GraphAddr is the emulator's listen address; "host:0" picks a free
+	// port. DefaultGraphAddr falls back to a free port when taken.
+	GraphAddr string
+	// HTTPAddr is the worker's /healthz, /readyz, /metrics address; empty
+	// disables them. DefaultHTTPAddr falls back to a free port when taken.
+	HTTPAddr string
+
+	// Out receives the banner: where each part listens and how to use it.
+	Out io.Writer
+	// Log receives dev's own lines: one per result, the demo's progress.
+	Log *slog.Logger
+	// WorkerLog is the worker's logger. Defaults to Log.
+	WorkerLog *slog.Logger
+	// GraphLog, if set, logs one line per Graph request to the emulator.
+	GraphLog *slog.Logger
+	// OnReady, if set, is called once everything runs (tests use it).
+	OnReady func(Env)
+}
+
+// Env is the running system.
+type Env struct {
+	NATSURL  string
+	GraphURL string
+	HTTPAddr string // "" when disabled
+	StoreDir string
+	Graph    *graphtest.Server
+}
+
+// Run runs everything until ctx ends, then stops the worker (gracefully),
+// the emulator and NATS, and removes a temporary store. It returns nil after
+// a clean stop.
+func Run(ctx context.Context, o Options) (err error) {
+	defer func() {
+		if err != nil && ctx.Err() != nil {
+			err = nil // Ctrl-C while starting is a clean stop too
+		}
+	}()
+	if o.Log == nil || o.Out == nil {
+		return errors.New("devenv: Log and Out are required")
+	}
+	if o.Demo < 0 {
+		return errors.New("devenv: Demo must not be negative")
+	}
+	log := o.Log
+	wlog := cmp.Or(o.WorkerLog, log)
+	var env Env
+
+	// JetStream.
+	env.StoreDir = o.StoreDir
+	temp := env.StoreDir == ""
+	if temp {
+		if env.StoreDir, err = os.MkdirTemp("", "waba-dev-"); err != nil {
+			return fmt.Errorf("dev: JetStream store: %w", err)
+		}
+		defer os.RemoveAll(env.StoreDir)
+	}
+	port, err := natsPort(o.NATSPort, log)
+	if err != nil {
+		return err
+	}
+	ns, err := embedded.Start(embedded.Options{Port: port, StoreDir: env.StoreDir})
+	if err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+	defer func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	}()
+	env.NATSURL = ns.ClientURL()
+
+	// The Graph emulator, on a real port so another terminal can use it.
+	var gopts []graphtest.Option
+	if o.GraphLog != nil {
+		gopts = append(gopts, graphtest.WithLogger(o.GraphLog))
+	}
+	emu, err := graphtest.New(graphtest.DefaultSeed(), gopts...)
+	if err != nil {
+		return fmt.Errorf("dev: graph emulator: %w", err)
+	}
+	ln, err := listen(cmp.Or(o.GraphAddr, DefaultGraphAddr), "graph emulator", o.GraphAddr == DefaultGraphAddr, log)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: emu, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = hs.Serve(ln) // ends with ErrServerClosed
+	}()
+	defer func() {
+		emu.Close() // ends hung requests first: Shutdown waits for handlers
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+		<-served
+	}()
+	env.GraphURL = "http://" + ln.Addr().String()
+	env.Graph = emu
+
+	if env.HTTPAddr, err = httpAddr(o.HTTPAddr, log); err != nil {
+		return err
+	}
+
+	// The stream exists before the worker starts, as the result watcher reads it.
+	nc, err := nats.Connect(env.NATSURL, nats.Name("waba-worker dev"))
+	if err != nil {
+		return fmt.Errorf("dev: connect to the embedded NATS: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+	topo := worker.Topology{}.WithDefaults()
+	if _, err := worker.EnsureStream(ctx, js, topo); err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+	results := make(chan emit.Result, 64)
+	watchCtx, cancelWatch := context.WithCancel(ctx)
+	stopWatch, err := watch(watchCtx, js, topo, log, results)
+	if err != nil {
+		cancelWatch()
+		return err
+	}
+	defer stopWatch()
+	defer cancelWatch() // first: unblocks a result nobody reads any more
+
+	cfg, err := WorkerConfig(env)
+	if err != nil {
+		return err
+	}
+	printBanner(o.Out, env, topo, temp)
+
+	wctx, stopWorker := context.WithCancel(ctx)
+	defer stopWorker()
+	started := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- app.Run(wctx, cfg, app.Options{Logger: wlog, ProbeInterval: time.Second,
+			OnStart: func(*worker.Worker) { close(started) }})
+	}()
+	select {
+	case <-started:
+	case err := <-done:
+		if err == nil { // stopped before it started
+			return nil
+		}
+		return fmt.Errorf("dev: worker: %w", err)
+	}
+
+	var demo sync.WaitGroup
+	demoCtx, stopDemo := context.WithCancel(ctx)
+	defer func() { stopDemo(); demo.Wait() }()
+	if o.Demo > 0 {
+		demo.Go(func() { runDemo(demoCtx, js, topo, emu, o.Demo, log, results) })
+	} else {
+		demo.Go(func() { drain(demoCtx, results) })
+	}
+	if o.OnReady != nil {
+		o.OnReady(env)
+	}
+
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("dev: worker: %w", err)
+		}
+		return errors.New("dev: the worker stopped by itself")
+	case <-ctx.Done():
+	}
+	log.Info("stopping: the worker finishes what it holds, then NATS and the emulator stop")
+	stopDemo()
+	demo.Wait()
+	if err := <-done; err != nil {
+		return fmt.Errorf("dev: worker: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// WorkerConfig is the worker's configuration in env: the emulator's
+// business and system user (looked up by name, as most BSPs configure it),
+// and retry settings short enough for a demo.
+func WorkerConfig(env Env) (config.Config, error) {
+	vars := map[string]string{
+		"NATS_URL":                    env.NATSURL,
+		"GRAPH_BASE_URL":              env.GraphURL,
+		"GRAPH_ACCESS_TOKEN":          graphtest.DevAdminToken,
+		"BUSINESS_ID":                 graphtest.DevBusinessID,
+		"SYSTEM_USER_NAME":            graphtest.DevSystemUserName,
+		"WORKER_CONCURRENCY":          "4",
+		"WORKER_MAX_DELIVER":          "5",
+		"WORKER_ACK_WAIT":             "30s",
+		"WORKER_RETRY_INITIAL":        "200ms",
+		"WORKER_RETRY_MAX":            "2s",
+		"WORKER_RETRY_MAX_ELAPSED":    "10s",
+		"WORKER_BREAKER_OPEN_TIMEOUT": "5s",
+		"WORKER_SHUTDOWN_TIMEOUT":     "5s",
+		"GRAPH_TIMEOUT":               "5s",
+	}
+	cfg, err := config.Load(nil, func(k string) string { return vars[k] }, io.Discard)
+	if err != nil {
+		return config.Config{}, fmt.Errorf("dev: worker configuration: %w", err)
+	}
+	cfg.HTTPAddr = env.HTTPAddr // set here: config.Load reads "" as unset, not as disabled
+	return cfg, nil
+}
+
+// natsPort checks that the NATS port is free, falling back from the default.
+func natsPort(port int, log *slog.Logger) (int, error) {
+	if port <= 0 {
+		return -1, nil
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		if port == DefaultNATSPort {
+			log.Warn("port 4222 is taken (a NATS server already running?): the embedded NATS takes a free port")
+			return -1, nil
+		}
+		return 0, fmt.Errorf("dev: NATS port %d: %w (pass --nats-port 0 for a free one)", port, err)
+	}
+	_ = ln.Close()
+	return port, nil
+}
+
+// listen listens on addr, falling back to a free port when addr is the
+// default and taken.
+func listen(addr, what string, isDefault bool, log *slog.Logger) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err == nil {
+		return ln, nil
+	}
+	if !isDefault {
+		return nil, fmt.Errorf("dev: %s address %s: %w", what, addr, err)
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	log.Warn(what+" address taken: using a free port", "address", addr)
+	ln, err = net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return nil, fmt.Errorf("dev: %s: %w", what, err)
+	}
+	return ln, nil
+}
+
+// httpAddr resolves the worker's HTTP address: a port 0 or a taken default
+// becomes a free port (found by listening once, so it can be printed).
+func httpAddr(addr string, log *slog.Logger) (string, error) {
+	if addr == "" {
+		return "", nil
+	}
+	ln, err := listen(addr, "worker HTTP", addr == DefaultHTTPAddr, log)
+	if err != nil {
+		return "", err
+	}
+	a := ln.Addr().String()
+	_ = ln.Close()
+	return a, nil
+}
+
+// watch logs one line per result published from now on and hands each to
+// results (dropping when nobody reads). stop ends it.
+func watch(ctx context.Context, js jetstream.JetStream, topo worker.Topology, log *slog.Logger, results chan<- emit.Result) (stop func(), err error) {
+	cons, err := js.OrderedConsumer(ctx, topo.Stream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{topo.SucceededSubject, topo.FailedSubject},
+		DeliverPolicy:  jetstream.DeliverNewPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dev: follow results: %w", err)
+	}
+	cc, err := cons.Consume(func(msg jetstream.Msg) {
+		var seq uint64
+		if meta, err := msg.Metadata(); err == nil {
+			seq = meta.Sequence.Stream
+		}
+		r, err := emit.DecodeResult(topo, msg.Subject(), seq, msg.Data())
+		if err != nil {
+			log.Warn("unreadable result", "error", err.Error())
+			return
+		}
+		LogResult(log, r)
+		select {
+		case results <- r:
+		case <-ctx.Done():
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dev: follow results: %w", err)
+	}
+	return cc.Stop, nil
+}
+
+// LogResult writes one line for a result: what was assigned, or the
+// failure's kind, Graph code and subcode, message and trace id.
+func LogResult(log *slog.Logger, r emit.Result) {
+	if s := r.Succeeded; s != nil {
+		log.Info("succeeded", "outcome", "succeeded", "event_id", s.EventID, "waba_id", s.WabaID,
+			"system_user_id", s.SystemUserID, "tasks", s.Tasks, "already_assigned", s.AlreadyAssigned,
+			"attempts", s.Attempts)
+		return
+	}
+	f := r.Failed
+	attrs := []any{"outcome", "failed", "event_id", f.EventID, "waba_id", f.WabaID, "kind", f.Error.Kind}
+	if f.Error.GraphCode != nil {
+		attrs = append(attrs, "graph_code", *f.Error.GraphCode)
+	}
+	if f.Error.GraphSubcode != nil {
+		attrs = append(attrs, "graph_subcode", *f.Error.GraphSubcode)
+	}
+	attrs = append(attrs, "message", f.Error.Message)
+	if f.Error.FBTraceID != "" {
+		attrs = append(attrs, "fbtrace_id", f.Error.FBTraceID)
+	}
+	log.Warn("failed", attrs...)
+}
+
+// drain reads results nobody waits for.
+func drain(ctx context.Context, results <-chan emit.Result) {
+	for {
+		select {
+		case <-results:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// runDemo emits n events, the last of them (when n >= 2) for a WABA the
+// business does not have; with n >= 3 the second WABA is assigned
+// beforehand, to show an already-assigned success. It waits for their
+// results, then says so.
+func runDemo(ctx context.Context, js jetstream.JetStream, topo worker.Topology, emu *graphtest.Server, n int, log *slog.Logger, results <-chan emit.Result) {
+	ids := graphtest.DevWABAIDs()
+	if n >= 3 {
+		_ = emu.Assign(ids[1], graphtest.DevSystemUserID, "MANAGE")
+	}
+	var run [3]byte
+	_, _ = rand.Read(run[:])
+	prefix := "demo-" + hex.EncodeToString(run[:]) + "-"
+	want := map[string]bool{}
+	now := time.Now().UTC().Format(time.RFC3339)
+	for i := range n {
+		ev := events.Shared{ID: prefix + strconv.Itoa(i+1), WabaID: ids[i%len(ids)], BusinessID: graphtest.DevBusinessID,
+			Source: "worker-dev-demo", OccurredAt: now}
+		if n >= 2 && i == n-1 {
+			ev.WabaID = UnknownWABAID
+		}
+		_, payload, err := emit.Encode(ev)
+		if err == nil {
+			_, err = emit.Publish(ctx, js, topo, ev.ID, payload)
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Error("demo: cannot emit", "event_id", ev.ID, "error", err.Error())
+			}
+			return
+		}
+		want[ev.ID] = true
+	}
+	log.Info("demo: events emitted, waiting for their results", "events", n)
+	var ok, failed int
+	for ok+failed < n {
+		select {
+		case r := <-results:
+			switch {
+			case r.Succeeded != nil && want[r.Succeeded.EventID]:
+				delete(want, r.Succeeded.EventID)
+				ok++
+			case r.Failed != nil && want[r.Failed.EventID]:
+				delete(want, r.Failed.EventID)
+				failed++
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+	log.Info("demo: done; the worker keeps running (Ctrl-C stops it)", "succeeded", ok, "failed", failed)
+	drain(ctx, results)
+}
+
+func printBanner(w io.Writer, env Env, topo worker.Topology, temp bool) {
+	ids := graphtest.DevWABAIDs()
+	store := env.StoreDir
+	if temp {
+		store += ", removed at exit"
+	}
+	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+	p("waba-worker dev: NATS JetStream, the Graph emulator and the worker, all in this process.")
+	p("")
+	p("  NATS JetStream  %s  (stream %s; store %s)", env.NATSURL, topo.Stream, store)
+	p("  Graph emulator  %s  (business %s, system user %q %s, token %s,", env.GraphURL,
+		graphtest.DevBusinessID, graphtest.DevSystemUserName, graphtest.DevSystemUserID, graphtest.DevAdminToken)
+	p("                  WABAs %s ... %s)", ids[0], ids[len(ids)-1])
+	if env.HTTPAddr != "" {
+		p("  worker HTTP     http://%s/healthz  /readyz  /metrics", env.HTTPAddr)
+	}
+	p("")
+	p("From another terminal (`go run ./cmd/worker` works as `worker`):")
+	p("  worker emit --nats-url %s --waba-id %s --wait 30s", env.NATSURL, ids[len(ids)-1])
+	p("  worker emit --nats-url %s --waba-id %s --wait 30s   # fails: not shared with the business", env.NATSURL, UnknownWABAID)
+	p("  worker replay --nats-url %s --since 1h --dry-run", env.NATSURL)
+	p("  curl -H 'Authorization: Bearer %s' '%s/%s/%s/assigned_users?business=%s'", graphtest.DevAdminToken,
+		env.GraphURL, graph.DefaultVersion, ids[len(ids)-1], graphtest.DevBusinessID)
+	p("")
+	p("One line per result follows. Ctrl-C stops everything.")
+}
