@@ -18,6 +18,6 @@ func main() {
 		<-ctx.Done()
 		stop() // a second signal ends the process at once
 	}()
-	err := cli.Run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	err := cli.Run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
 	os.Exit(cli.ExitCode(err, os.Stderr))
 }

@@ -11,12 +11,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/wabaworker/waba-worker/internal/app"
 	"github.com/wabaworker/waba-worker/internal/config"
 	"github.com/wabaworker/waba-worker/internal/events"
 	"github.com/wabaworker/waba-worker/internal/graph"
 	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
 	"github.com/wabaworker/waba-worker/internal/handlers"
+	"github.com/wabaworker/waba-worker/internal/worker"
 )
 
 const biz = graphtest.DevBusinessID
@@ -439,7 +443,7 @@ func TestRetriesExhaustedOnTheLastDelivery(t *testing.T) {
 func TestUnknownSystemUserNameStopsTheStart(t *testing.T) {
 	t.Parallel()
 	b := setup(t, map[string]string{"SYSTEM_USER_ID": "-", "SYSTEM_USER_NAME": "nobody"})
-	cfg, err := config.Load(nil, func(k string) string { return b.env[k] }, nil)
+	cfg, err := config.Load(nil, config.MapEnv(b.env), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -448,4 +452,24 @@ func TestUnknownSystemUserNameStopsTheStart(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Var != "SYSTEM_USER_NAME" {
 		t.Fatalf("got %v, want a configuration error naming SYSTEM_USER_NAME", err)
 	}
+}
+
+// A replayed input that fails again gets a failed result of its own: the
+// plain <event_id>.failed id would be dropped as a duplicate within the
+// dedupe window, leaving no trace of the second failure.
+func TestReplayedInputGetsItsOwnResult(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	const notShared = "888888888888888"
+	payload := []byte(`{"id": "evt-r", "waba_id": "` + notShared + `"}`)
+	b.publish("evt-r", payload)
+	b.start()
+	b.waitFor("the first failure", 20*time.Second, func() bool { return len(b.results.failedFor("evt-r")) == 1 })
+	msg := nats.NewMsg("waba.shared")
+	msg.Data = payload
+	msg.Header.Set(worker.ReplayOfHeader, "42")
+	if _, err := b.js.PublishMsg(t.Context(), msg, jetstream.WithMsgID("evt-r.replay.42")); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor("the replay's failure", 20*time.Second, func() bool { return len(b.results.failedFor("evt-r")) == 2 })
 }

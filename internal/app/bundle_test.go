@@ -104,13 +104,7 @@ func setup(t *testing.T, env map[string]string) *bundle {
 // start runs the worker until stop.
 func (b *bundle) start() {
 	b.t.Helper()
-	var args []string
-	if b.env["HTTP_ADDR"] == "" {
-		// An empty variable reads as unset (the default :8080): only the
-		// flag can disable the endpoints.
-		args = []string{"-http-addr="}
-	}
-	cfg, err := config.Load(args, func(k string) string { return b.env[k] }, nil)
+	cfg, err := config.Load(nil, config.MapEnv(b.env), nil)
 	if err != nil {
 		b.t.Fatalf("config: %v", err)
 	}

@@ -595,7 +595,7 @@ func TestBusyHTTPAddrIsAStartupError(t *testing.T) {
 	}
 	t.Cleanup(func() { ln.Close() })
 	b := setup(t, map[string]string{"HTTP_ADDR": ln.Addr().String()})
-	cfg, err := config.Load(nil, func(k string) string { return b.env[k] }, nil)
+	cfg, err := config.Load(nil, config.MapEnv(b.env), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,5 @@
 // Package cli is the worker's command line: it parses the subcommand and its
-// flags, reads the environment through the getenv it is given, and runs the
+// flags, reads the environment through the lookup function it is given, and runs the
 // command. cmd/worker only adds signals and the exit code, so tests drive
 // every command through Run.
 package cli
@@ -56,7 +56,7 @@ func ExitCode(err error, stderr io.Writer) int {
 
 type command struct {
 	name, summary string
-	run           func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
+	run           func(ctx context.Context, args []string, env config.LookupEnv, stdout, stderr io.Writer) error
 }
 
 func commands() []command {
@@ -72,7 +72,7 @@ func commands() []command {
 }
 
 // Run runs the command named by args[0] ("run" when there is none).
-func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func Run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
 	name := "run"
 	switch {
 	case len(args) > 0 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help"):
@@ -85,11 +85,19 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	for _, c := range commands() {
 		if c.name == name {
-			return c.run(ctx, args, getenv, stdout, stderr)
+			return c.run(ctx, args, lookupEnv, stdout, stderr)
 		}
 	}
 	printUsage(stderr)
 	return usageError("unknown command %q", name)
+}
+
+// getter turns a LookupEnv into the plain getenv most commands need.
+func getter(env config.LookupEnv) func(string) string {
+	return func(k string) string {
+		v, _ := env(k)
+		return v
+	}
 }
 
 func printUsage(w io.Writer) {
@@ -103,8 +111,8 @@ func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "Run 'worker <command> --help' for a command's flags.")
 }
 
-func runWorker(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := config.Load(args, getenv, stdout)
+func runWorker(ctx context.Context, args []string, env config.LookupEnv, stdout, stderr io.Writer) error {
+	cfg, err := config.Load(args, env, stdout)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -119,10 +127,10 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return usageError("LOG_FORMAT: %v", err)
 	}
-	return app.Run(ctx, cfg, app.Options{Logger: log})
+	return app.Run(ctx, cfg, app.Options{Logger: log, Getenv: getter(env)})
 }
 
-func printVersion(_ context.Context, args []string, _ func(string) string, stdout, _ io.Writer) error {
+func printVersion(_ context.Context, args []string, _ config.LookupEnv, stdout, _ io.Writer) error {
 	fs := newFlagSet("worker version")
 	h := help{
 		usage:   "worker version",

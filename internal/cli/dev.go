@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/wabaworker/waba-worker/internal/config"
 	"github.com/wabaworker/waba-worker/internal/devenv"
 )
 
@@ -33,7 +34,8 @@ func devHelp() help {
 	}
 }
 
-func runDev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runDev(ctx context.Context, args []string, env config.LookupEnv, stdout, stderr io.Writer) error {
+	getenv := getter(env)
 	fs := newFlagSet("worker dev")
 	o := devenv.Options{Out: stdout}
 	fs.IntVar(&o.Demo, "demo", 0, "emit `n` demo events at start and print their results")

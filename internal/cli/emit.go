@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/wabaworker/waba-worker/internal/config"
 	"github.com/wabaworker/waba-worker/internal/emit"
 	"github.com/wabaworker/waba-worker/internal/events"
 )
@@ -27,7 +28,8 @@ func emitHelp() help {
 	}
 }
 
-func runEmit(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runEmit(ctx context.Context, args []string, env config.LookupEnv, stdout, stderr io.Writer) error {
+	getenv := getter(env)
 	fs := newFlagSet("worker emit")
 	var (
 		ev    events.Shared

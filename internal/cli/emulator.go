@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/wabaworker/waba-worker/internal/config"
 	"github.com/wabaworker/waba-worker/internal/emulator"
 	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
 )
@@ -45,7 +46,8 @@ func emulatorHelp() help {
 	}
 }
 
-func runEmulator(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runEmulator(ctx context.Context, args []string, env config.LookupEnv, stdout, stderr io.Writer) error {
+	getenv := getter(env)
 	fs := newFlagSet("worker graph-emulator")
 	var (
 		o         emulator.Options

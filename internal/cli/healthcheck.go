@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/wabaworker/waba-worker/internal/config"
 )
 
 func healthcheckHelp() help {
@@ -27,7 +29,8 @@ func healthcheckHelp() help {
 	}
 }
 
-func runHealthcheck(ctx context.Context, args []string, getenv func(string) string, stdout, _ io.Writer) error {
+func runHealthcheck(ctx context.Context, args []string, env config.LookupEnv, stdout, _ io.Writer) error {
+	getenv := getter(env)
 	fs := newFlagSet("worker healthcheck")
 	var (
 		url     string

@@ -19,7 +19,7 @@ func TestHealthcheck(t *testing.T) {
 		http.Error(w, "nats: disconnected", http.StatusServiceUnavailable)
 	}))
 	t.Cleanup(srv.Close)
-	noenv := func(string) string { return "" }
+	noenv := func(string) (string, bool) { return "", false }
 
 	for _, tc := range []struct {
 		url      string

@@ -33,7 +33,7 @@ type result struct {
 // the whole environment.
 func runCLI(ctx context.Context, env map[string]string, args ...string) result {
 	var stdout, stderr syncBuffer
-	err := cli.Run(ctx, args, func(k string) string { return env[k] }, &stdout, &stderr)
+	err := cli.Run(ctx, args, config.MapEnv(env), &stdout, &stderr)
 	code := cli.ExitCode(err, &stderr)
 	return result{stdout: stdout.String(), stderr: stderr.String(), err: err, code: code}
 }
@@ -85,7 +85,7 @@ func (b *bundle) startWorker() {
 		"WORKER_SHUTDOWN_TIMEOUT":  "5s",
 		"GRAPH_TIMEOUT":            "2s",
 	}
-	cfg, err := config.Load(nil, func(k string) string { return vars[k] }, nil)
+	cfg, err := config.Load(nil, config.MapEnv(vars), nil)
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -225,5 +225,5 @@ func (s *syncBuffer) String() string {
 
 // cliRun is cli.Run with env as the environment.
 func cliRun(ctx context.Context, env map[string]string, stdout, stderr *syncBuffer, args ...string) error {
-	return cli.Run(ctx, args, func(k string) string { return env[k] }, stdout, stderr)
+	return cli.Run(ctx, args, config.MapEnv(env), stdout, stderr)
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wabaworker/waba-worker/internal/config"
 	"github.com/wabaworker/waba-worker/internal/emit"
 	"github.com/wabaworker/waba-worker/internal/events"
 	"github.com/wabaworker/waba-worker/internal/logging"
@@ -36,7 +37,8 @@ func replayHelp() help {
 	}
 }
 
-func runReplay(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runReplay(ctx context.Context, args []string, env config.LookupEnv, stdout, stderr io.Writer) error {
+	getenv := getter(env)
 	fs := newFlagSet("worker replay")
 	var (
 		since, until, kind, code string

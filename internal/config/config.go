@@ -92,6 +92,7 @@ func (e *Error) Error() string { return e.Var + ": " + e.Msg }
 type setting struct {
 	env, flag, def, usage string
 	secret                bool // never echo the value
+	emptyAllowed          bool // "" is a value (it disables something), not "unset"
 	set                   func(c *Config, v string) error
 }
 
@@ -180,7 +181,7 @@ var settings = []setting{
 		set: func(c *Config, v string) error { c.SystemUserName = v; return nil }},
 	{env: "ASSIGN_TASKS", flag: "assign-tasks", def: "MANAGE", usage: "comma list of tasks: " + strings.Join(events.Tasks, ", "),
 		set: func(c *Config, v string) (err error) { c.AssignTasks, err = events.ParseTasks(v); return err }},
-	{env: "HTTP_ADDR", flag: "http-addr", def: ":8080", usage: "address of /healthz, /readyz, /metrics; empty disables",
+	{env: "HTTP_ADDR", flag: "http-addr", def: ":8080", emptyAllowed: true, usage: "address of /healthz, /readyz, /metrics; empty disables",
 		set: func(c *Config, v string) error { c.HTTPAddr = v; return nil }},
 	{env: "LOG_LEVEL", flag: "log-level", def: "info", usage: "debug, info, warn or error",
 		set: func(c *Config, v string) error {
@@ -193,11 +194,24 @@ var settings = []setting{
 		set: func(c *Config, v string) error { c.LogFormat = v; return checkOneOf(v, "auto", "json", "text") }},
 }
 
-// Load reads the settings from args (flags of `worker run`) and getenv. A
-// flag wins over its variable, a variable over the default. It returns
-// flag.ErrHelp when -h/--help was asked for, after printing the help to
-// usage.
-func Load(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
+// LookupEnv reads one environment variable; os.LookupEnv is one. It tells a
+// variable set to "" (HTTP_ADDR= disables the endpoints) from an unset one.
+type LookupEnv func(string) (string, bool)
+
+// MapEnv is a LookupEnv over a map, for tests and programmatic configs.
+func MapEnv(m map[string]string) LookupEnv {
+	return func(k string) (string, bool) {
+		v, ok := m[k]
+		return v, ok
+	}
+}
+
+// Load reads the settings from args (flags of `worker run`) and the
+// environment. A flag wins over its variable, a variable over the default;
+// a variable set to "" counts as unset except where "" means something
+// (HTTP_ADDR). It returns flag.ErrHelp when -h/--help was asked for, after
+// printing the help to usage.
+func Load(args []string, lookup LookupEnv, usage io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("worker run", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	flags := make(map[string]*string, len(settings))
@@ -221,7 +235,8 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	for _, s := range settings {
 		v, ok := *flags[s.flag], given[s.flag]
 		if !ok {
-			v, ok = getenv(s.env), getenv(s.env) != ""
+			v, ok = lookup(s.env)
+			ok = ok && (v != "" || s.emptyAllowed)
 		}
 		if !ok {
 			if s.def == "" {

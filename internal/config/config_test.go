@@ -14,9 +14,7 @@ import (
 	"github.com/wabaworker/waba-worker/internal/config"
 )
 
-func env(kv map[string]string) func(string) string {
-	return func(k string) string { return kv[k] }
-}
+func env(kv map[string]string) config.LookupEnv { return config.MapEnv(kv) }
 
 func minimal() map[string]string {
 	return map[string]string{
@@ -204,5 +202,20 @@ func TestREADMEConfigurationTable(t *testing.T) {
 		if v[1] != "" && got != "`"+v[1]+"`" {
 			t.Errorf("README says %s defaults to %s, the code says %q", v[0], got, v[1])
 		}
+	}
+}
+
+// An empty HTTP_ADDR disables the endpoints; an unset one means :8080.
+func TestEmptyHTTPAddrDisables(t *testing.T) {
+	t.Parallel()
+	e := minimal()
+	e["HTTP_ADDR"] = ""
+	c, err := config.Load(nil, env(e), nil)
+	if err != nil || c.HTTPAddr != "" {
+		t.Fatalf("HTTP_ADDR=\"\": got %q, %v", c.HTTPAddr, err)
+	}
+	e["WORKER_CONCURRENCY"] = ""
+	if c, err := config.Load(nil, env(e), nil); err != nil || c.Concurrency != 16 {
+		t.Errorf("an empty WORKER_CONCURRENCY must count as unset: %d, %v", c.Concurrency, err)
 	}
 }

@@ -260,7 +260,7 @@ func WorkerConfig(env Env) (config.Config, error) {
 		"WORKER_SHUTDOWN_TIMEOUT":     "5s",
 		"GRAPH_TIMEOUT":               "5s",
 	}
-	cfg, err := config.Load(nil, func(k string) string { return vars[k] }, io.Discard)
+	cfg, err := config.Load(nil, config.MapEnv(vars), io.Discard)
 	if err != nil {
 		return config.Config{}, fmt.Errorf("dev: worker configuration: %w", err)
 	}

@@ -28,7 +28,7 @@ import (
 
 // HeaderReplayOf names the stream sequence of the failed event a replayed
 // input comes from.
-const HeaderReplayOf = "Replay-Of"
+const HeaderReplayOf = worker.ReplayOfHeader
 
 // MsgID is the Nats-Msg-Id of the replay of failure failedSeq of eventID.
 func MsgID(eventID string, failedSeq uint64) string {

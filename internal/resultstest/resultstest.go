@@ -70,8 +70,9 @@ func (c *Collector) add(msg jetstream.Msg) {
 		ID string `json:"event_id"`
 	}
 	_ = json.Unmarshal(msg.Data(), &eventID)
-	if want := eventID.ID + "." + strings.TrimPrefix(msg.Subject(), "waba.assignment."); msgID != want {
-		c.t.Errorf("result on %s has Nats-Msg-Id %q, want %q", msg.Subject(), msgID, want)
+	outcome := strings.TrimPrefix(msg.Subject(), "waba.assignment.")
+	if !validResultID(msgID, eventID.ID, outcome) {
+		c.t.Errorf("result on %s has Nats-Msg-Id %q, want %q (or %s.replay.<seq>.%s)", msg.Subject(), msgID, eventID.ID+"."+outcome, eventID.ID, outcome)
 	}
 	switch msg.Subject() {
 	case SucceededSubject:
@@ -93,6 +94,20 @@ func (c *Collector) add(msg jetstream.Msg) {
 		}
 		c.failed[f.EventID] = append(c.failed[f.EventID], f)
 	}
+}
+
+// validResultID reports whether msgID is <event>.<outcome> or, for the result
+// of a replayed input, <event>.replay.<seq>.<outcome>.
+func validResultID(msgID, event, outcome string) bool {
+	if msgID == event+"."+outcome {
+		return true
+	}
+	seq, ok := strings.CutPrefix(msgID, event+".replay.")
+	if !ok {
+		return false
+	}
+	seq, ok = strings.CutSuffix(seq, "."+outcome)
+	return ok && seq != "" && !strings.Contains(seq, ".")
 }
 
 // Count is the number of events with at least one result.

@@ -27,6 +27,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/wabaworker/waba-worker/internal/breaker"
+	"github.com/wabaworker/waba-worker/internal/events"
 	"github.com/wabaworker/waba-worker/internal/graph"
 	"github.com/wabaworker/waba-worker/internal/handlers"
 	"github.com/wabaworker/waba-worker/internal/tracing"
@@ -374,7 +375,7 @@ func decide(out handlers.Outcome) (publish bool, act ackAction, delay time.Durat
 func (w *Worker) settle(ctx context.Context, msg jetstream.Msg, out handlers.Outcome) {
 	publish, act, delay := decide(out)
 	if publish {
-		if err := w.publish(ctx, out); err != nil {
+		if err := w.publish(ctx, out, msg.Headers().Get(ReplayOfHeader)); err != nil {
 			// Stopping before the result got its PubAck: give the event back.
 			act, delay = actNak, 0
 		}
@@ -396,15 +397,19 @@ func (w *Worker) settle(ctx context.Context, msg jetstream.Msg, out handlers.Out
 
 // publish sends the result and waits for the stream's ack, retrying until
 // ctx ends. Nats-Msg-Id makes a republish after a crash a no-op.
-func (w *Worker) publish(ctx context.Context, out handlers.Outcome) error {
+//
+// A replayed input (header Replay-Of: <failed-seq>) gets results with ids of
+// their own, <event_id>.replay.<seq>.<outcome>: within the dedupe window the
+// plain id would drop the replay's result as a duplicate of the original's.
+func (w *Worker) publish(ctx context.Context, out handlers.Outcome, replayOf string) error {
 	var subject, id string
 	var body []byte
 	var err error
 	if out.Verdict == handlers.Done {
-		subject, id = w.cfg.SucceededSubject, out.Succeeded.EventID+".succeeded"
+		subject, id = w.cfg.SucceededSubject, resultMsgID(out.Succeeded.EventID, replayOf, "succeeded")
 		body, err = json.Marshal(out.Succeeded)
 	} else {
-		subject, id = w.cfg.FailedSubject, out.Failed.EventID+".failed"
+		subject, id = w.cfg.FailedSubject, resultMsgID(out.Failed.EventID, replayOf, "failed")
 		body, err = out.Failed.Encode()
 	}
 	if err != nil {
@@ -427,6 +432,18 @@ func (w *Worker) publish(ctx context.Context, out handlers.Outcome) error {
 			return fmt.Errorf("publish %s: %w", id, err)
 		}
 	}
+}
+
+// ReplayOfHeader marks an input republished by `worker replay`; its value is
+// the stream sequence of the failed event replayed.
+const ReplayOfHeader = "Replay-Of"
+
+// resultMsgID is the Nats-Msg-Id of a result.
+func resultMsgID(eventID, replayOf, outcome string) string {
+	if replayOf != "" && events.ValidID(replayOf) {
+		return eventID + ".replay." + replayOf + "." + outcome
+	}
+	return eventID + "." + outcome
 }
 
 // keepAlive tells JetStream the message is still being worked, every third
