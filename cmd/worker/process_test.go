@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -50,7 +49,7 @@ func TestMain(m *testing.M) {
 // proc is one run of the worker binary.
 type proc struct {
 	cmd    *exec.Cmd
-	output *lockedBuffer
+	output *resultstest.SyncBuffer
 	done   chan struct{}
 	err    error
 }
@@ -62,7 +61,7 @@ func startWorker(t *testing.T, env map[string]string) *proc {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	p := &proc{cmd: cmd, output: &lockedBuffer{}, done: make(chan struct{})}
+	p := &proc{cmd: cmd, output: &resultstest.SyncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.output, p.output
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start worker: %v", err)
@@ -291,21 +290,4 @@ func TestHelpAndVersion(t *testing.T) {
 	if err != nil || !bytes.Contains(out, []byte("go1.")) {
 		t.Errorf("version: %v %s", err, out)
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

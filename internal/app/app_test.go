@@ -60,9 +60,9 @@ func TestNewWABAsAreAssignedWithThreeCalls(t *testing.T) {
 	for _, id := range ids {
 		evIDs = append(evIDs, "evt-"+id)
 	}
-	b.results.exactlyOne(t, evIDs)
+	b.results.ExactlyOne(t, evIDs)
 	for _, id := range ids {
-		s := b.results.succeededFor("evt-" + id)
+		s := b.results.Succeeded("evt-" + id)
 		if len(s) != 1 || s[0].AlreadyAssigned || s[0].SystemUserID != user || s[0].WabaID != id || s[0].Attempts != 1 {
 			t.Errorf("WABA %s: succeeded = %+v", id, s)
 		}
@@ -74,7 +74,7 @@ func TestNewWABAsAreAssignedWithThreeCalls(t *testing.T) {
 			t.Errorf("WABA %s: %d reads and %d POSTs, want 2 and 1", id, reads, posts)
 		}
 	}
-	s := b.results.succeededFor("evt-done")
+	s := b.results.Succeeded("evt-done")
 	if len(s) != 1 || !s[0].AlreadyAssigned {
 		t.Errorf("already-assigned WABA: %+v", s)
 	}
@@ -117,9 +117,9 @@ func TestPagingFindsTheUserBehindOthers(t *testing.T) {
 	b.emit("evt-1", id, nil)
 	b.start()
 	b.waitResults(1, 20*time.Second)
-	s := b.results.succeededFor("evt-1")
+	s := b.results.Succeeded("evt-1")
 	if len(s) != 1 || !s[0].AlreadyAssigned {
-		t.Fatalf("want already_assigned, got %+v (failed: %+v)", s, b.results.failedFor("evt-1"))
+		t.Fatalf("want already_assigned, got %+v (failed: %+v)", s, b.results.Failed("evt-1"))
 	}
 	if n := b.graph.CountFor(graph.OpAssignUser, id); n != 0 {
 		t.Errorf("%d POSTs for a user found on a later page, want 0", n)
@@ -151,7 +151,7 @@ func TestSystemUserResolvedByNameOnce(t *testing.T) {
 	b.start()
 	b.waitResults(20, 30*time.Second)
 	for _, id := range ids {
-		s := b.results.succeededFor("evt-" + id)
+		s := b.results.Succeeded("evt-" + id)
 		if len(s) != 1 || s[0].SystemUserID != named {
 			t.Fatalf("WABA %s: %+v", id, s)
 		}
@@ -187,7 +187,7 @@ func TestHeldTasksKeptAndOverrideHonoured(t *testing.T) {
 	if !slices.Equal(got, []string{"DEVELOP", "VIEW_COST"}) {
 		t.Errorf("override: user has %v, want [DEVELOP VIEW_COST]", got)
 	}
-	if s := b.results.succeededFor("evt-override"); len(s) != 1 || !slices.Equal(s[0].Tasks, []string{"DEVELOP", "VIEW_COST"}) {
+	if s := b.results.Succeeded("evt-override"); len(s) != 1 || !slices.Equal(s[0].Tasks, []string{"DEVELOP", "VIEW_COST"}) {
 		t.Errorf("override result: %+v", s)
 	}
 	for _, r := range b.graph.RequestsFor(graph.OpAssignUser) {
@@ -211,8 +211,8 @@ func TestTransientFaultsAreRetried(t *testing.T) {
 	b.start()
 	b.waitResults(3, 30*time.Second)
 	for _, id := range ids {
-		if s := b.results.succeededFor("evt-" + id); len(s) != 1 {
-			t.Errorf("WABA %s: succeeded %+v, failed %+v", id, s, b.results.failedFor("evt-"+id))
+		if s := b.results.Succeeded("evt-" + id); len(s) != 1 {
+			t.Errorf("WABA %s: succeeded %+v, failed %+v", id, s, b.results.Failed("evt-"+id))
 		}
 		if !slices.Contains(b.graph.Assignments(id)[user], "MANAGE") {
 			t.Errorf("WABA %s not assigned", id)
@@ -240,7 +240,7 @@ func TestPermanentFaultsFailOnce(t *testing.T) {
 		id        string
 		code, sub int
 	}{{"evt-200", 200, 0}, {"evt-100", 100, 33}} {
-		f := b.results.failedFor(c.id)
+		f := b.results.Failed(c.id)
 		if len(f) != 1 {
 			t.Fatalf("%s: failed events %+v", c.id, f)
 		}
@@ -256,7 +256,7 @@ func TestPermanentFaultsFailOnce(t *testing.T) {
 	if info := b.consumerInfo(); info.NumRedelivered != 0 || info.NumAckPending != 0 || info.NumPending != 0 {
 		t.Errorf("consumer after AckWait: redelivered %d, ack pending %d, pending %d", info.NumRedelivered, info.NumAckPending, info.NumPending)
 	}
-	b.results.exactlyOne(t, []string{"evt-200", "evt-100"})
+	b.results.ExactlyOne(t, []string{"evt-200", "evt-100"})
 }
 
 // Acceptance 5: invalid events fail as invalid_event without a Graph call,
@@ -283,7 +283,7 @@ func TestInvalidEventsFailWithoutGraphCalls(t *testing.T) {
 		t.Fatalf("%d Graph calls for invalid events, want 0", n)
 	}
 	for id, payload := range bad {
-		f := b.results.failedFor(id)
+		f := b.results.Failed(id)
 		if len(f) != 1 || f[0].Error.Kind != events.KindInvalidEvent || f[0].Error.Message == "" {
 			t.Errorf("%s: %+v", id, f)
 			continue
@@ -295,8 +295,8 @@ func TestInvalidEventsFailWithoutGraphCalls(t *testing.T) {
 	good := newWABAs(t, b.graph, 0, 1)[0]
 	b.emit("evt-good", good, nil)
 	b.waitResults(len(bad)+1, 20*time.Second)
-	if s := b.results.succeededFor("evt-good"); len(s) != 1 {
-		t.Errorf("good event after invalid ones: %+v", b.results.failedFor("evt-good"))
+	if s := b.results.Succeeded("evt-good"); len(s) != 1 {
+		t.Errorf("good event after invalid ones: %+v", b.results.Failed("evt-good"))
 	}
 	b.waitFor("invalid inputs terminated", 5*time.Second, func() bool { return b.consumerInfo().NumAckPending == 0 })
 }
@@ -326,15 +326,15 @@ func TestOutageOpensBreakerAndLosesNothing(t *testing.T) {
 	if bound := 8 + 5 + probes; calls > bound {
 		t.Errorf("%d Graph calls during the outage (%d probes), want at most %d: not bounded by the breaker", calls, probes, bound)
 	}
-	if b.results.failedCount() != 0 {
+	if b.results.FailedCount() != 0 {
 		t.Fatalf("events failed during the outage")
 	}
 	b.graph.SetOutage(graphtest.OutageOff)
 	b.waitResults(events, 60*time.Second)
 	for _, id := range ids {
-		s := b.results.succeededFor("evt-" + id)
+		s := b.results.Succeeded("evt-" + id)
 		if len(s) != 1 {
-			t.Errorf("WABA %s: %+v / %+v", id, s, b.results.failedFor("evt-"+id))
+			t.Errorf("WABA %s: %+v / %+v", id, s, b.results.Failed("evt-"+id))
 		} else if s[0].Attempts > 3 {
 			t.Errorf("WABA %s took %d deliveries", id, s[0].Attempts)
 		}
@@ -359,14 +359,14 @@ func TestRejectedTokenPausesUntilTheFileIsFixed(t *testing.T) {
 		return b.worker().Status().Paused == handlers.PauseCredentials
 	})
 	b.waitFor("3 probes", 20*time.Second, func() bool { return b.graph.Count(graph.OpListSystemUsers) >= 3 })
-	if n := b.results.count(); n != 0 {
+	if n := b.results.Count(); n != 0 {
 		t.Fatalf("%d results while the token is rejected, want none", n)
 	}
 	if err := os.WriteFile(tokenFile, []byte(graphtest.DevAdminToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	b.waitResults(len(ids), 60*time.Second)
-	if b.results.failedCount() != 0 {
+	if b.results.FailedCount() != 0 {
 		t.Errorf("events failed for a rejected token")
 	}
 	if b.worker().Status().Paused != handlers.NoPause {
@@ -386,8 +386,8 @@ func TestVerificationWaitsForLateVisibility(t *testing.T) {
 	b.emit("evt-late", id, nil)
 	b.start()
 	b.waitResults(1, 20*time.Second)
-	if s := b.results.succeededFor("evt-late"); len(s) != 1 {
-		t.Fatalf("late visibility: %+v", b.results.failedFor("evt-late"))
+	if s := b.results.Succeeded("evt-late"); len(s) != 1 {
+		t.Fatalf("late visibility: %+v", b.results.Failed("evt-late"))
 	}
 	if n := b.graph.CountFor(graph.OpAssignUser, id); n != 1 {
 		t.Errorf("%d POSTs, want 1 (verification must re-read, not re-post)", n)
@@ -403,7 +403,7 @@ func TestVerificationFailsWhenTheAssignmentNeverShows(t *testing.T) {
 	b.emit("evt-never", id, nil)
 	b.start()
 	b.waitResults(1, 20*time.Second)
-	f := b.results.failedFor("evt-never")
+	f := b.results.Failed("evt-never")
 	if len(f) != 1 || f[0].Error.Kind != events.KindVerificationFailed {
 		t.Fatalf("got %+v", f)
 	}
@@ -418,8 +418,8 @@ func TestAlreadyAssignedCode100IsVerified(t *testing.T) {
 	b.emit("evt-100", id, nil)
 	b.start()
 	b.waitResults(1, 20*time.Second)
-	if s := b.results.succeededFor("evt-100"); len(s) != 1 || !s[0].AlreadyAssigned {
-		t.Fatalf("got %+v / %+v", s, b.results.failedFor("evt-100"))
+	if s := b.results.Succeeded("evt-100"); len(s) != 1 || !s[0].AlreadyAssigned {
+		t.Fatalf("got %+v / %+v", s, b.results.Failed("evt-100"))
 	}
 }
 
@@ -433,7 +433,7 @@ func TestRetriesExhaustedOnTheLastDelivery(t *testing.T) {
 	b.emit("evt-x", id, nil)
 	b.start()
 	b.waitResults(1, 30*time.Second)
-	f := b.results.failedFor("evt-x")
+	f := b.results.Failed("evt-x")
 	if len(f) != 1 || f[0].Error.Kind != events.KindRetriesExhausted || !f[0].Error.Retryable || f[0].Attempts != 2 {
 		t.Fatalf("got %+v", f)
 	}
@@ -464,12 +464,12 @@ func TestReplayedInputGetsItsOwnResult(t *testing.T) {
 	payload := []byte(`{"id": "evt-r", "waba_id": "` + notShared + `"}`)
 	b.publish("evt-r", payload)
 	b.start()
-	b.waitFor("the first failure", 20*time.Second, func() bool { return len(b.results.failedFor("evt-r")) == 1 })
+	b.waitFor("the first failure", 20*time.Second, func() bool { return len(b.results.Failed("evt-r")) == 1 })
 	msg := nats.NewMsg("waba.shared")
 	msg.Data = payload
 	msg.Header.Set(worker.ReplayOfHeader, "42")
 	if _, err := b.js.PublishMsg(t.Context(), msg, jetstream.WithMsgID("evt-r.replay.42")); err != nil {
 		t.Fatal(err)
 	}
-	b.waitFor("the replay's failure", 20*time.Second, func() bool { return len(b.results.failedFor("evt-r")) == 2 })
+	b.waitFor("the replay's failure", 20*time.Second, func() bool { return len(b.results.Failed("evt-r")) == 2 })
 }

@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,11 +17,10 @@ import (
 
 	"github.com/wabaworker/waba-worker/internal/app"
 	"github.com/wabaworker/waba-worker/internal/config"
-	"github.com/wabaworker/waba-worker/internal/events"
 	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
 	"github.com/wabaworker/waba-worker/internal/natstest"
+	"github.com/wabaworker/waba-worker/internal/resultstest"
 	"github.com/wabaworker/waba-worker/internal/worker"
-	"github.com/wabaworker/waba-worker/schemas"
 )
 
 // Secrets every test configures; none may appear in logs or events.
@@ -39,8 +37,8 @@ type bundle struct {
 	js      jetstream.JetStream
 	graph   *graphtest.Server
 	env     map[string]string
-	logs    *syncBuffer
-	results *collector
+	logs    *resultstest.SyncBuffer
+	results *resultstest.Collector
 	// tracer, if set before start, is the worker's tracer provider.
 	tracer trace.TracerProvider
 
@@ -60,7 +58,7 @@ func setup(t *testing.T, env map[string]string) *bundle {
 	g := graphtest.NewTestServer(t, seed)
 	n := natstest.Start(t)
 	nc, js := n.Connect()
-	b := &bundle{t: t, nats: n, nc: nc, js: js, graph: g, logs: &syncBuffer{}}
+	b := &bundle{t: t, nats: n, nc: nc, js: js, graph: g, logs: &resultstest.SyncBuffer{}}
 	b.env = map[string]string{
 		"NATS_URL":                    n.URL(),
 		"GRAPH_BASE_URL":              g.URL(),
@@ -90,7 +88,7 @@ func setup(t *testing.T, env map[string]string) *bundle {
 	if _, err := worker.EnsureStream(t.Context(), js, worker.Topology{}.WithDefaults()); err != nil {
 		t.Fatal(err)
 	}
-	b.results = collect(t, js)
+	b.results = resultstest.Collect(t, js, "WABA")
 	t.Cleanup(func() {
 		b.stop()
 		b.checkNoSecrets()
@@ -198,7 +196,7 @@ func (b *bundle) waitFor(what string, timeout time.Duration, cond func() bool) {
 // waitResults waits until n events have a result.
 func (b *bundle) waitResults(n int, timeout time.Duration) {
 	b.t.Helper()
-	b.waitFor(fmt.Sprintf("%d results", n), timeout, func() bool { return b.results.count() >= n })
+	b.waitFor(fmt.Sprintf("%d results", n), timeout, func() bool { return b.results.Count() >= n })
 }
 
 // consumerInfo returns the durable consumer's state.
@@ -225,7 +223,7 @@ func (b *bundle) checkNoSecrets() {
 		}
 	}
 	logs := b.logs.String()
-	stream := b.results.raw()
+	stream := b.results.Raw()
 	for _, s := range secrets {
 		if strings.Contains(logs, s) {
 			b.t.Errorf("a secret (%d chars) appears in the worker's logs", len(s))
@@ -234,136 +232,4 @@ func (b *bundle) checkNoSecrets() {
 			b.t.Errorf("a secret (%d chars) appears in a published event", len(s))
 		}
 	}
-}
-
-// collector reads every result event from the stream, checking each against
-// its JSON Schema.
-type collector struct {
-	t         *testing.T
-	mu        sync.Mutex
-	succeeded map[string][]events.Succeeded
-	failed    map[string][]events.Failed
-	msgIDs    map[string]int
-	all       bytes.Buffer
-}
-
-func collect(t *testing.T, js jetstream.JetStream) *collector {
-	t.Helper()
-	c := &collector{t: t, succeeded: map[string][]events.Succeeded{}, failed: map[string][]events.Failed{}, msgIDs: map[string]int{}}
-	cons, err := js.OrderedConsumer(t.Context(), "WABA", jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{"waba.assignment.succeeded", "waba.assignment.failed"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cc, err := cons.Consume(c.add)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cc.Stop)
-	return c
-}
-
-func (c *collector) add(msg jetstream.Msg) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.all.Write(msg.Data())
-	for _, vs := range msg.Headers() {
-		for _, v := range vs {
-			c.all.WriteString(v)
-		}
-	}
-	c.msgIDs[msg.Headers().Get(jetstream.MsgIDHeader)]++
-	switch msg.Subject() {
-	case "waba.assignment.succeeded":
-		if err := schemas.Validate(schemas.Succeeded, msg.Data()); err != nil {
-			c.t.Errorf("published succeeded event breaks its schema: %v\n%s", err, msg.Data())
-		}
-		var s events.Succeeded
-		if err := json.Unmarshal(msg.Data(), &s); err != nil {
-			c.t.Errorf("succeeded event: %v", err)
-		}
-		c.succeeded[s.EventID] = append(c.succeeded[s.EventID], s)
-	case "waba.assignment.failed":
-		if err := schemas.Validate(schemas.Failed, msg.Data()); err != nil {
-			c.t.Errorf("published failed event breaks its schema: %v\n%s", err, msg.Data())
-		}
-		var f events.Failed
-		if err := json.Unmarshal(msg.Data(), &f); err != nil {
-			c.t.Errorf("failed event: %v", err)
-		}
-		c.failed[f.EventID] = append(c.failed[f.EventID], f)
-	}
-}
-
-// count is the number of events with at least one result.
-func (c *collector) count() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ids := map[string]bool{}
-	for id := range c.succeeded {
-		ids[id] = true
-	}
-	for id := range c.failed {
-		ids[id] = true
-	}
-	return len(ids)
-}
-
-func (c *collector) succeededFor(id string) []events.Succeeded {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.succeeded[id]
-}
-
-func (c *collector) failedFor(id string) []events.Failed {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.failed[id]
-}
-
-func (c *collector) failedCount() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.failed)
-}
-
-// exactlyOne checks that each id has exactly one result message in all.
-func (c *collector) exactlyOne(t *testing.T, ids []string) {
-	t.Helper()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, id := range ids {
-		if n := len(c.succeeded[id]) + len(c.failed[id]); n != 1 {
-			t.Errorf("event %s has %d results (%d succeeded, %d failed), want exactly 1", id, n, len(c.succeeded[id]), len(c.failed[id]))
-		}
-	}
-	for id, n := range c.msgIDs {
-		if n != 1 {
-			t.Errorf("Nats-Msg-Id %q published %d times", id, n)
-		}
-	}
-}
-
-func (c *collector) raw() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.all.String()
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

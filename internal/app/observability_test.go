@@ -365,9 +365,9 @@ func TestReadyzWhileTheTokenIsRejected(t *testing.T) {
 	// (evt-token comes back after the credentials delay, 30s.)
 	b.emit("evt-after", newWABAs(t, b.graph, 1, 1)[0], nil)
 	b.waitFor("an event after the token came back", 20*time.Second, func() bool {
-		return len(b.results.succeededFor("evt-after")) == 1
+		return len(b.results.Succeeded("evt-after")) == 1
 	})
-	if n := b.results.failedCount(); n != 0 {
+	if n := b.results.FailedCount(); n != 0 {
 		t.Errorf("%d events failed for a rejected token", n)
 	}
 }

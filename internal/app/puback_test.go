@@ -37,7 +37,7 @@ func TestInputIsAckedOnlyAfterTheResultsPubAck(t *testing.T) {
 	if info := b.consumerInfo(); info.NumAckPending != len(ids) {
 		t.Fatalf("%d inputs awaiting ack while no result could be stored, want %d", info.NumAckPending, len(ids))
 	}
-	if n := b.results.count(); n != 0 {
+	if n := b.results.Count(); n != 0 {
 		t.Fatalf("%d results stored in a full stream", n)
 	}
 	full.MaxMsgs = -1
@@ -45,6 +45,6 @@ func TestInputIsAckedOnlyAfterTheResultsPubAck(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.waitResults(len(ids), 30*time.Second)
-	b.results.exactlyOne(t, evIDs)
+	b.results.ExactlyOne(t, evIDs)
 	b.waitFor("inputs acked", 10*time.Second, func() bool { return b.consumerInfo().NumAckPending == 0 })
 }

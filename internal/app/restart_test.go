@@ -22,8 +22,8 @@ func TestBrokerRestartMidRun(t *testing.T) {
 	b.waitResults(30, 30*time.Second)
 	b.nats.Restart()
 	b.waitResults(len(ids), 90*time.Second)
-	b.results.exactlyOne(t, evIDs)
-	if n := b.results.failedCount(); n != 0 {
+	b.results.ExactlyOne(t, evIDs)
+	if n := b.results.FailedCount(); n != 0 {
 		t.Errorf("%d events failed across the restart", n)
 	}
 }
