@@ -1,12 +1,10 @@
 package cli_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/wabaworker/waba-worker/internal/events"
 	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
 	"github.com/wabaworker/waba-worker/internal/natstest"
+	"github.com/wabaworker/waba-worker/internal/resultstest"
 	"github.com/wabaworker/waba-worker/internal/worker"
 )
 
@@ -206,22 +205,7 @@ func jsonLines(s string) []map[string]any {
 	return out
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = resultstest.SyncBuffer
 
 // cliRun is cli.Run with env as the environment.
 func cliRun(ctx context.Context, env map[string]string, stdout, stderr *syncBuffer, args ...string) error {
