@@ -1,0 +1,166 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary play a row's process: the benchmark
+// re-executes its own binary as `<binary> child ...`.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "child" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+		code := child(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+func TestParseFlags(t *testing.T) {
+	t.Parallel()
+	o, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scs := o.scenarios()
+	// 3 ceilings, 3 latencies x 3 in-flights, the memory row.
+	if len(scs) != 13 {
+		t.Fatalf("%d rows, want 13", len(scs))
+	}
+	if m := scs[12]; m.kind != kindMemory || m.events != 100000 || m.work != 10000 || m.inFlight != 256 {
+		t.Errorf("memory row %+v", m)
+	}
+	for _, s := range scs {
+		if s.kind == kindWorker && s.latency == 100*time.Millisecond && s.events != 2000 {
+			t.Errorf("100ms row with %d events, want 2000", s.events)
+		}
+	}
+
+	q, err := parseFlags([]string{"-quick", "-events", "500", "-only", "worker,memory", "-latency", "10ms"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scs = q.scenarios()
+	if len(scs) != 4 || scs[0].events != 500 || scs[3].events != 20000 || scs[3].work != 1000 {
+		t.Errorf("quick rows %+v", scs)
+	}
+
+	for _, bad := range [][]string{
+		{"-latency", "fast"}, {"-inflight", "0"}, {"-only", "all"}, {"-big", "10", "-big-work", "20"}, {"extra"},
+	} {
+		if _, err := parseFlags(bad, io.Discard); err == nil {
+			t.Errorf("parseFlags(%q) accepted", bad)
+		}
+	}
+}
+
+func TestAckSubject(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		subj    string
+		dc, seq uint64
+		ok      bool
+	}{
+		{"$JS.ACK.WABA.waba-assigner.1.42.40.1764100000000000000.17", 1, 42, true},
+		{"$JS.ACK.hub.ACCHASH.WABA.waba-assigner.3.7.9.1764100000000000000.0.tok", 3, 7, true},
+		{"_INBOX.abc.def", 0, 0, false},
+		{"$JS.ACK.WABA.waba-assigner.x.1.1.1.1", 0, 0, false},
+		{"$JS.ACK.WABA", 0, 0, false},
+	}
+	for _, c := range cases {
+		dc, seq, ok := ackSubject(c.subj)
+		if dc != c.dc || seq != c.seq || ok != c.ok {
+			t.Errorf("ackSubject(%q) = %d, %d, %v; want %d, %d, %v", c.subj, dc, seq, ok, c.dc, c.seq, c.ok)
+		}
+	}
+}
+
+func TestIDs(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{0, 7, 99999} {
+		if got := parseEventID(eventID(n)); got != n {
+			t.Errorf("parseEventID(eventID(%d)) = %d", n, got)
+		}
+		if got := wabaIndex("/v25.0/" + wabaID(n) + "/assigned_users"); got != n {
+			t.Errorf("wabaIndex of WABA %d = %d", n, got)
+		}
+	}
+	for _, s := range []string{"evt-1", "bench-", "bench-x"} {
+		if got := parseEventID(s); got != -1 {
+			t.Errorf("parseEventID(%q) = %d, want -1", s, got)
+		}
+	}
+	if got := wabaIndex("/v25.0/100200300/system_users"); got >= 0 {
+		t.Errorf("a business id maps to event %d", got)
+	}
+}
+
+func TestFormat(t *testing.T) {
+	t.Parallel()
+	for d, want := range map[time.Duration]string{
+		-1: "n/a", 850 * time.Microsecond: "850µs", 1234 * time.Microsecond: "1.23ms",
+		42 * time.Millisecond: "42ms", 1500 * time.Millisecond: "1.50s", 37 * time.Second: "37.0s",
+	} {
+		if got := dur(d); got != want {
+			t.Errorf("dur(%v) = %q, want %q", d, got, want)
+		}
+	}
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 100000: "100,000", 1234567: "1,234,567"} {
+		if got := count(n); got != want {
+			t.Errorf("count(%d) = %q, want %q", n, got, want)
+		}
+	}
+	p := percentiles([]time.Duration{5, 1, 4, 2, 3})
+	if p[0] != 3 || p[1] != 5 {
+		t.Errorf("percentiles = %v", p)
+	}
+}
+
+// TestRun runs a tiny table end to end: the ceiling, the worker and the
+// memory row, each as a child process. It checks that every row completes
+// with one result per event and three Graph calls each, not how fast.
+func TestRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts NATS, the emulator and child processes")
+	}
+	t.Parallel()
+	o, err := parseFlags([]string{"-latency", "0,1ms", "-inflight", "4", "-events", "40", "-big", "200", "-big-work", "20", "-stall", "30s"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := Run(t.Context(), o, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	if strings.Contains(text, "failed") {
+		t.Fatalf("a row failed:\n%s", text)
+	}
+	rows := 0
+	for line := range strings.Lines(text) {
+		f := strings.Fields(line)
+		if len(f) == 0 || strings.HasPrefix(line, " ") || (f[0] != "worker" && f[0] != "JetStream" && f[0] != "200") {
+			continue
+		}
+		rows++
+		if f[0] != "JetStream" && !strings.Contains(line, " 3.00 ") {
+			t.Errorf("not 3.00 Graph calls per event: %s", line)
+		}
+	}
+	if rows != 4 {
+		t.Errorf("%d rows, want 4:\n%s", rows, text)
+	}
+	for _, want := range []string{"Targets", "Where an event's time", "peak RSS < 100 MiB"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+}

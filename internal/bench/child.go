@@ -1,0 +1,142 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/pprof"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/wabaworker/waba-worker/internal/cli"
+	"github.com/wabaworker/waba-worker/internal/events"
+	"github.com/wabaworker/waba-worker/internal/worker"
+)
+
+// envCPUProfile, in a child's environment, names the file for its CPU
+// profile.
+const envCPUProfile = "WABA_BENCH_CPUPROFILE"
+
+// child runs a row's process: `child worker run` is the worker binary's own
+// code path (cli.Run, as cmd/worker calls it); `child ceiling` is the
+// JetStream-only loop.
+func child(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "bench child: worker or ceiling?")
+		return 2
+	}
+	if path := os.Getenv(envCPUProfile); path != "" {
+		f, err := os.Create(path)
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		}
+	}
+	switch args[0] {
+	case "worker":
+		return cli.ExitCode(cli.Run(ctx, args[1:], os.LookupEnv, stdout, stderr), stderr)
+	case "ceiling":
+		if err := runCeiling(ctx, args[1:], stderr); err != nil {
+			fmt.Fprintln(stderr, "bench child ceiling:", err)
+			return 1
+		}
+		return 0
+	}
+	fmt.Fprintf(stderr, "bench child: unknown role %q\n", args[0])
+	return 2
+}
+
+// runCeiling is the worker's JetStream pattern with no Graph work and no
+// decoding: pull as many messages as there are free slots, and for each,
+// in its own goroutine, publish a result with Nats-Msg-Id, wait for its
+// PubAck, then Ack. It runs until ctx ends.
+func runCeiling(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ceiling", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("nats", "", "NATS URL")
+	inFlight := fs.Int("inflight", 16, "messages worked at once")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *inFlight < 1 {
+		return errors.New("-inflight must be at least 1")
+	}
+	nc, err := nats.Connect(*url, nats.Name("bench-ceiling"))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	topo := worker.Topology{}.WithDefaults()
+	cons, err := js.CreateOrUpdateConsumer(ctx, topo.Stream, topo.ConsumerConfig(*inFlight, 10, time.Minute))
+	if err != nil {
+		return err
+	}
+
+	free := make(chan struct{}, *inFlight)
+	for range *inFlight {
+		free <- struct{}{}
+	}
+	release := func(n int) {
+		for range n {
+			free <- struct{}{}
+		}
+	}
+	var wg sync.WaitGroup
+	// Like the worker, a stop ends intake and lets work in flight finish.
+	workCtx := context.WithoutCancel(ctx)
+	settle := func(msg jetstream.Msg) {
+		id := msg.Headers().Get(jetstream.MsgIDHeader)
+		body, _ := json.Marshal(events.Succeeded{EventID: id, Tasks: []string{"MANAGE"}, Attempts: 1, CompletedAt: time.Now().UTC()})
+		_, err := js.PublishMsg(workCtx, &nats.Msg{Subject: topo.SucceededSubject, Data: body},
+			jetstream.WithMsgID(id+".succeeded"), jetstream.WithExpectStream(topo.Stream))
+		if err != nil {
+			_ = msg.Nak()
+			return
+		}
+		_ = msg.Ack()
+	}
+	for ctx.Err() == nil {
+		select {
+		case <-free:
+		case <-ctx.Done():
+			continue
+		}
+		n := 1
+	take:
+		for n < *inFlight {
+			select {
+			case <-free:
+				n++
+			default:
+				break take
+			}
+		}
+		batch, err := cons.Fetch(n, jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			release(n)
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		got := 0
+		for msg := range batch.Messages() {
+			got++
+			wg.Go(func() {
+				defer release(1)
+				settle(msg)
+			})
+		}
+		release(n - got)
+	}
+	wg.Wait()
+	return nc.Drain()
+}

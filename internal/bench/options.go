@@ -1,0 +1,255 @@
+package bench
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Options configure a run of the benchmark. They come from the flags
+// (parseFlags): the defaults named here are the flags' defaults.
+type Options struct {
+	// Latencies are the Graph latencies of the worker rows. Defaults to 0,
+	// 10ms, 100ms.
+	Latencies []time.Duration
+	// InFlight are the concurrencies (WORKER_CONCURRENCY). Defaults to 16,
+	// 64, 256.
+	InFlight []int
+	// Events is the backlog of a row. Defaults to 20,000.
+	Events int
+	// SlowEvents is the backlog of a row whose latency is SlowLatency or
+	// more. Defaults to 2,000.
+	SlowEvents int
+	// SlowLatency defaults to 100ms.
+	SlowLatency time.Duration
+	// Ceiling adds the JetStream-only rows. Defaults to true.
+	Ceiling bool
+	// Big is the backlog of the memory row (0 skips it). Defaults to
+	// 100,000.
+	Big int
+	// BigWork is how many of Big the worker works before it is stopped.
+	// Defaults to 10,000.
+	BigWork int
+	// BigLatency and BigInFlight shape the memory row. Default to 10ms and
+	// the largest of InFlight.
+	BigLatency  time.Duration
+	BigInFlight int
+
+	// WorkerBin, when set, is a worker binary run as `WorkerBin run`;
+	// otherwise this binary is re-executed as `bench child worker`.
+	WorkerBin string
+	// LogLevel of the worker. Defaults to info (its default), JSON, into a
+	// file that is shown when a row fails.
+	LogLevel string
+	// MarkdownFile, when set, also gets the report with the table in
+	// Markdown (for the README).
+	MarkdownFile string
+	// Command is the command line, printed with the report.
+	Command string
+	// ProfileDir, when set, gets a CPU profile of each row's worker and of
+	// the bench process (NATS and the emulator).
+	ProfileDir string
+	// Stall fails a row when no result arrives for this long. Defaults to
+	// 60s.
+	Stall time.Duration
+	// Deliveries watches the messages the server sends the worker, for the
+	// time an event spends in the worker and the breakdown. It costs the
+	// bench process some CPU per event. Defaults to true.
+	Deliveries bool
+	// Only, when not empty, runs only these kinds of row: ceiling, worker,
+	// memory.
+	Only []string
+	// Verbose logs progress on stderr.
+	Verbose bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (Options, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: bench [flags]")
+		fmt.Fprintln(stderr)
+		fmt.Fprintln(stderr, "Runs an in-process NATS JetStream server, the Graph emulator and the worker (as a")
+		fmt.Fprintln(stderr, "child process) on this machine, drains a backlog of waba.shared events per row")
+		fmt.Fprintln(stderr, "and prints throughput, latency, Graph calls, CPU and memory against the limit")
+		fmt.Fprintln(stderr, "C/(3·L). It reports; it does not fail on a missed target.")
+		fmt.Fprintln(stderr)
+		fs.PrintDefaults()
+	}
+	quick := fs.Bool("quick", false, "CI-sized run: backlogs of 2,000 (200 at 100ms), memory row of 20,000 with 1,000 worked")
+	lat := fs.String("latency", "0,10ms,100ms", "comma list of Graph latencies")
+	inflight := fs.String("inflight", "16,64,256", "comma list of events in flight (WORKER_CONCURRENCY)")
+	events := fs.Int("events", 20000, "backlog per row")
+	slow := fs.Int("slow-events", 2000, "backlog per row at -slow-latency or more")
+	slowLat := fs.Duration("slow-latency", 100*time.Millisecond, "latency from which -slow-events applies")
+	ceiling := fs.Bool("ceiling", true, "measure the JetStream ceiling (no Graph work) at each in-flight")
+	big := fs.Int("big", 100000, "backlog of the memory row; 0 skips it")
+	bigWork := fs.Int("big-work", 10000, "events the memory row works before stopping the worker")
+	bigLat := fs.Duration("big-latency", 10*time.Millisecond, "Graph latency of the memory row")
+	bigC := fs.Int("big-inflight", 0, "in flight of the memory row (default: the largest -inflight)")
+	workerBin := fs.String("worker-bin", "", "a worker `binary` to run as 'binary run' (default: this binary re-executed, the same code)")
+	logLevel := fs.String("log-level", "info", "the worker's LOG_LEVEL (logs go to a file)")
+	md := fs.String("markdown", "", "also write the report, its table in Markdown, to this file")
+	prof := fs.String("profile", "", "directory for CPU profiles of each row's worker and of the bench process")
+	stall := fs.Duration("stall", 60*time.Second, "fail a row when no result arrives for this long")
+	deliveries := fs.Bool("deliveries", true, "watch deliveries to the worker's inboxes (time in the worker, breakdown)")
+	only := fs.String("only", "", "comma list of the kinds of row to run: ceiling, worker, memory (default: all)")
+	verbose := fs.Bool("v", false, "log progress on stderr")
+	if err := fs.Parse(args); err != nil {
+		return Options{}, err
+	}
+	if fs.NArg() > 0 {
+		return Options{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	o := Options{
+		Events: *events, SlowEvents: *slow, SlowLatency: *slowLat, Ceiling: *ceiling,
+		Big: *big, BigWork: *bigWork, BigLatency: *bigLat, BigInFlight: *bigC,
+		WorkerBin: *workerBin, LogLevel: *logLevel, MarkdownFile: *md, ProfileDir: *prof,
+		Stall: *stall, Verbose: *verbose, Deliveries: *deliveries,
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *quick {
+		def := func(name string, p *int, v int) {
+			if !set[name] {
+				*p = v
+			}
+		}
+		def("events", &o.Events, 2000)
+		def("slow-events", &o.SlowEvents, 200)
+		def("big", &o.Big, 20000)
+		def("big-work", &o.BigWork, 1000)
+	}
+	var err error
+	if *only != "" {
+		if o.Only, err = parseList(*only, parseKind); err != nil {
+			return Options{}, fmt.Errorf("-only: %w", err)
+		}
+	}
+	if o.Latencies, err = parseList(*lat, parseLatency); err != nil {
+		return Options{}, fmt.Errorf("-latency: %w", err)
+	}
+	if o.InFlight, err = parseList(*inflight, parseInFlight); err != nil {
+		return Options{}, fmt.Errorf("-inflight: %w", err)
+	}
+	if o.BigInFlight == 0 {
+		o.BigInFlight = slices.Max(o.InFlight)
+	}
+	switch {
+	case o.Events < 1 || o.SlowEvents < 1:
+		return Options{}, errors.New("-events and -slow-events must be at least 1")
+	case o.Big < 0 || (o.Big > 0 && (o.BigWork < 1 || o.BigWork > o.Big)):
+		return Options{}, errors.New("-big-work must be from 1 to -big")
+	case o.BigInFlight < 1 || o.BigInFlight > 4096:
+		return Options{}, errors.New("-big-inflight must be from 1 to 4096")
+	case o.Stall <= 0:
+		return Options{}, errors.New("-stall must be positive")
+	}
+	return o, nil
+}
+
+func parseList[T any](s string, parse func(string) (T, error)) ([]T, error) {
+	var out []T
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		v, err := parse(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("empty list")
+	}
+	return out, nil
+}
+
+func parseKind(s string) (string, error) {
+	switch s {
+	case "ceiling", "worker", "memory":
+		return s, nil
+	}
+	return "", fmt.Errorf("%q is not ceiling, worker or memory", s)
+}
+
+func parseLatency(s string) (time.Duration, error) {
+	if s == "0" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is not a duration such as 10ms", s)
+	}
+	return d, nil
+}
+
+func parseInFlight(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 4096 {
+		return 0, fmt.Errorf("%q is not a whole number from 1 to 4096", s)
+	}
+	return n, nil
+}
+
+// kind is what a row runs.
+type kind int
+
+const (
+	kindCeiling kind = iota + 1 // the JetStream-only loop
+	kindWorker                  // the worker draining a backlog
+	kindMemory                  // the worker working part of a big backlog
+)
+
+// scenario is one row of the table.
+type scenario struct {
+	kind     kind
+	latency  time.Duration
+	inFlight int
+	events   int // published before the worker starts
+	work     int // results waited for
+}
+
+func (s scenario) name() string {
+	switch s.kind {
+	case kindCeiling:
+		return "JetStream ceiling"
+	case kindMemory:
+		return fmt.Sprintf("%s waiting", count(s.events))
+	}
+	return "worker"
+}
+
+// scenarios lists the rows in table order: the ceilings, the worker by
+// latency then in-flight, the memory row.
+func (o Options) scenarios() (out []scenario) {
+	defer func() {
+		if len(o.Only) > 0 {
+			out = slices.DeleteFunc(out, func(s scenario) bool { return !slices.Contains(o.Only, kindName(s.kind)) })
+		}
+	}()
+	if o.Ceiling {
+		for _, c := range o.InFlight {
+			out = append(out, scenario{kind: kindCeiling, inFlight: c, events: o.Events, work: o.Events})
+		}
+	}
+	for _, l := range o.Latencies {
+		n := o.Events
+		if l >= o.SlowLatency {
+			n = o.SlowEvents
+		}
+		for _, c := range o.InFlight {
+			out = append(out, scenario{kind: kindWorker, latency: l, inFlight: c, events: n, work: n})
+		}
+	}
+	if o.Big > 0 {
+		out = append(out, scenario{kind: kindMemory, latency: o.BigLatency, inFlight: o.BigInFlight, events: o.Big, work: o.BigWork})
+	}
+	return out
+}

@@ -1,0 +1,438 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/wabaworker/waba-worker/internal/config"
+	"github.com/wabaworker/waba-worker/internal/embedded"
+	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
+	"github.com/wabaworker/waba-worker/internal/worker"
+)
+
+// result is what one row measured.
+type result struct {
+	scenario
+	err error
+
+	results     int // events with a result, by the end
+	failed      int // failed results
+	duplicates  int // second results for one event
+	strays      int // results for no event of the backlog
+	naks, terms int
+	stopNaks    int // given back by the stop, after the target: not errors
+	redelivered int
+	pulls       int // pull requests
+	pulled      int // messages they asked for
+
+	window     time.Duration // first pull to the work-th result
+	rate       float64       // work / window
+	e2e        [2]time.Duration
+	inWorker   [2]time.Duration
+	graphCalls int
+	workerCPU  time.Duration // during the window (whole life when /proc is missing)
+	benchCPU   time.Duration // the bench process (NATS, emulator, watching) during the window
+	peakRSS    int64         // bytes
+	others     float64       // cores used by other processes during the window; -1 unknown
+	breakdown  breakdown
+}
+
+func (r result) errors() int {
+	return r.failed + r.duplicates + r.strays + r.naks + r.terms + r.redelivered + max(r.work-r.results, 0)
+}
+
+// cpuMark is CPU time used so far by the worker (ok false when unknown)
+// and by this process.
+type cpuMark struct {
+	at          time.Time
+	worker      time.Duration
+	workerOK    bool
+	self        time.Duration
+	busy, total time.Duration // the machine's, over all CPUs
+	machineOK   bool
+}
+
+func markCPU(pid int) cpuMark {
+	m := cpuMark{at: time.Now(), self: selfCPU()}
+	m.worker, m.workerOK = procCPU(pid)
+	m.busy, m.total, m.machineOK = machineCPU()
+	return m
+}
+
+// othersCPU is the CPU, in cores, that other processes of the machine used
+// between two marks; -1 when unknown.
+func othersCPU(start, end cpuMark) float64 {
+	if !start.machineOK || !end.machineOK || !start.workerOK || !end.workerOK || end.total <= start.total {
+		return -1
+	}
+	cores := float64(runtime.NumCPU())
+	wall := end.at.Sub(start.at).Seconds()
+	busy := float64(end.busy-start.busy) / float64(end.total-start.total) * cores
+	ours := (end.worker - start.worker + end.self - start.self).Seconds() / wall
+	return max(busy-ours, 0)
+}
+
+// runRow runs one scenario on a fresh NATS server and emulator.
+func runRow(ctx context.Context, o Options, sc scenario, label string, logf func(string, ...any)) (res result) {
+	res.scenario = sc
+	fail := func(err error) result { res.err = err; return res }
+
+	dir, err := os.MkdirTemp("", "waba-bench-*")
+	if err != nil {
+		return fail(err)
+	}
+	defer os.RemoveAll(dir)
+	ns, err := embedded.Start(embedded.Options{StoreDir: filepath.Join(dir, "jetstream")})
+	if err != nil {
+		return fail(err)
+	}
+	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+	nc, err := nats.Connect(ns.ClientURL(), nats.Name("bench"))
+	if err != nil {
+		return fail(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		return fail(err)
+	}
+	topo := worker.Topology{}.WithDefaults()
+	if _, err := worker.EnsureStream(ctx, js, topo); err != nil {
+		return fail(err)
+	}
+
+	var em *graphtest.Server
+	var trace *callTrace
+	graphURL := ""
+	if sc.kind != kindCeiling {
+		em, err = graphtest.New(graphtest.DefaultSeed(), graphtest.WithRecordLimit(1000))
+		if err != nil {
+			return fail(err)
+		}
+		em.SetLatency(sc.latency)
+		for n := range sc.events {
+			if err := em.AddWABA(graphtest.DevBusinessID, wabaID(n)); err != nil {
+				return fail(err)
+			}
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return fail(err)
+		}
+		trace = newCallTrace(sc.events)
+		hs := &http.Server{Handler: trace.wrap(em), ReadHeaderTimeout: 10 * time.Second,
+			ConnState: func(_ net.Conn, st http.ConnState) {
+				if st == http.StateNew {
+					trace.conns.Add(1)
+				}
+			}}
+		go func() { _ = hs.Serve(ln) }()
+		defer func() { em.Close(); _ = hs.Close() }()
+		graphURL = "http://" + ln.Addr().String()
+	}
+
+	logf("%s: publishing %d events", label, sc.events)
+	rec := newRecorder(sc.events, sc.work)
+	if err := publish(ctx, js, topo.Subject, rec); err != nil {
+		return fail(fmt.Errorf("publish the backlog: %w", err))
+	}
+	if err := rec.watch(nc, topo, o.Deliveries); err != nil {
+		return fail(err)
+	}
+	defer rec.stop()
+
+	argv, env, err := childCommand(o, sc, ns.ClientURL(), graphURL)
+	if err != nil {
+		return fail(err)
+	}
+	if o.ProfileDir != "" && o.WorkerBin == "" {
+		env = append(env, envCPUProfile+"="+filepath.Join(o.ProfileDir, label+".worker.pprof"))
+	}
+	logPath := filepath.Join(dir, "worker.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return fail(err)
+	}
+	defer logFile.Close()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env, cmd.Stdout, cmd.Stderr = env, logFile, logFile
+
+	if o.ProfileDir != "" {
+		if f, err := os.Create(filepath.Join(o.ProfileDir, label+".bench.pprof")); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer func() { pprof.StopCPUProfile(); f.Close() }()
+			}
+		}
+	}
+	calls0 := 0
+	if em != nil {
+		calls0 = em.Count("*")
+	}
+
+	logf("%s: running the %s", label, map[bool]string{true: "ceiling loop", false: "worker"}[sc.kind == kindCeiling])
+	rec.mu.Lock() // the hook reads cmd.Process
+	rec.mark = func() cpuMark { return markCPU(cmd.Process.Pid) }
+	if err := cmd.Start(); err != nil {
+		rec.mu.Unlock()
+		return fail(fmt.Errorf("start the worker: %w", err))
+	}
+	rec.mu.Unlock()
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	peak := watchPeakRSS(cmd.Process.Pid, exited)
+
+	runErr := awaitTarget(ctx, rec, exited, o.Stall)
+	select {
+	case <-exited:
+	default:
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(45 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+			if runErr == nil {
+				runErr = errors.New("the worker did not stop within 45s of SIGTERM")
+			}
+		}
+	}
+	if runErr == nil && waitErr != nil {
+		runErr = fmt.Errorf("the worker exited: %w", waitErr)
+	}
+	_ = nc.Flush() // the last results and acks
+	if runErr != nil {
+		return fail(fmt.Errorf("%w\n%s", runErr, tail(logPath, 20)))
+	}
+
+	if em != nil {
+		res.graphCalls = em.Count("*") - calls0
+	}
+
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	start, end := rec.start, rec.end
+	wholeCPU, maxRSS, ok := childUsage(cmd.ProcessState)
+	if ok {
+		res.workerCPU = wholeCPU
+	}
+	if res.peakRSS = <-peak; res.peakRSS == 0 {
+		res.peakRSS = maxRSS
+	}
+	if start.workerOK && end.workerOK {
+		res.workerCPU = end.worker - start.worker
+	}
+	res.benchCPU = end.self - start.self
+	res.others = othersCPU(start, end)
+	res.results, res.failed, res.duplicates, res.strays = rec.results, rec.failed, rec.duplicates, rec.strays
+	res.naks, res.terms, res.redelivered, res.stopNaks = rec.naks, rec.terms, rec.redelivered, rec.stopNaks
+	res.pulls, res.pulled = rec.pulls, rec.pulled
+	res.window = rec.targetAt.Sub(rec.firstPull)
+	if res.window > 0 {
+		res.rate = float64(sc.work) / res.window.Seconds()
+	}
+	var e2e, in []time.Duration
+	for n := range rec.n {
+		if rec.resulted[n].IsZero() {
+			continue
+		}
+		e2e = append(e2e, rec.resulted[n].Sub(rec.published[n]))
+		if !rec.delivered[n].IsZero() {
+			in = append(in, rec.resulted[n].Sub(rec.delivered[n]))
+		}
+	}
+	res.e2e = percentiles(e2e)
+	res.inWorker = percentiles(in)
+	if trace != nil {
+		res.breakdown = trace.breakdown(rec)
+	}
+	return res
+}
+
+// watchPeakRSS samples the peak RSS of process pid until exited is closed,
+// then sends the largest value seen (0 when /proc could not tell).
+func watchPeakRSS(pid int, exited <-chan struct{}) <-chan int64 {
+	out := make(chan int64, 1)
+	go func() {
+		var peak int64
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if v, ok := procPeakRSS(pid); ok {
+				peak = max(peak, v)
+			}
+			select {
+			case <-exited:
+				out <- peak
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return out
+}
+
+// awaitTarget waits until the recorder saw its target, the worker exited,
+// no result came for stall, or ctx ended.
+func awaitTarget(ctx context.Context, rec *recorder, exited <-chan struct{}, stall time.Duration) error {
+	began := time.Now()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-rec.reached:
+			return nil
+		case <-exited:
+			return errors.New("the worker exited before the backlog was worked")
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+			last := rec.lastProgress()
+			if last.IsZero() {
+				last = began
+			}
+			if time.Since(last) > stall {
+				rec.mu.Lock()
+				n := rec.results
+				rec.mu.Unlock()
+				return fmt.Errorf("stalled: no result for %s after %d of %d", stall, n, rec.target)
+			}
+		}
+	}
+}
+
+// publish publishes the backlog in order, with Nats-Msg-Id set to the
+// event's id and the publish time in occurred_at, and checks that event n
+// got stream sequence n+1.
+func publish(ctx context.Context, js jetstream.JetStream, subject string, rec *recorder) error {
+	const window = 4096
+	type pending struct {
+		n int
+		f jetstream.PubAckFuture
+	}
+	var inflight []pending
+	settle := func() error {
+		for _, p := range inflight {
+			select {
+			case ack := <-p.f.Ok():
+				if ack.Sequence != uint64(p.n)+1 {
+					return fmt.Errorf("event %d got stream sequence %d: the stream was not empty", p.n, ack.Sequence)
+				}
+			case err := <-p.f.Err():
+				return err
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		inflight = inflight[:0]
+		return nil
+	}
+	for n := range rec.n {
+		now := time.Now()
+		id := eventID(n)
+		data := fmt.Appendf(nil, `{"id":%q,"waba_id":%q,"business_id":%q,"tasks":["MANAGE"],"source":"bench","occurred_at":%q}`,
+			id, wabaID(n), graphtest.DevBusinessID, now.UTC().Format(time.RFC3339Nano))
+		f, err := js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: data}, jetstream.WithMsgID(id))
+		if err != nil {
+			return err
+		}
+		rec.published[n] = now
+		inflight = append(inflight, pending{n, f})
+		if len(inflight) == window {
+			if err := settle(); err != nil {
+				return err
+			}
+		}
+	}
+	return settle()
+}
+
+// wabaID is the id of event n's WABA: new to the emulator, so each event
+// takes the full path (read, POST, verify).
+func wabaID(n int) string { return strconv.Itoa(wabaBase + n) }
+
+const wabaBase = 500_000_000_000_000
+
+// childCommand is the command line and environment of a row's process.
+func childCommand(o Options, sc scenario, natsURL, graphURL string) (argv, env []string, err error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, nil, err
+	}
+	env = cleanEnv()
+	if sc.kind == kindCeiling {
+		return []string{self, "child", "ceiling", "-nats", natsURL, "-inflight", strconv.Itoa(sc.inFlight)}, env, nil
+	}
+	env = append(env,
+		"NATS_URL="+natsURL,
+		"GRAPH_BASE_URL="+graphURL,
+		"GRAPH_ACCESS_TOKEN="+graphtest.DevAdminToken,
+		"BUSINESS_ID="+graphtest.DevBusinessID,
+		"SYSTEM_USER_ID="+graphtest.DevSystemUserID,
+		"WORKER_CONCURRENCY="+strconv.Itoa(sc.inFlight),
+		"HTTP_ADDR=127.0.0.1:0",
+		"LOG_LEVEL="+o.LogLevel,
+		"LOG_FORMAT=json",
+	)
+	if o.WorkerBin != "" {
+		return []string{o.WorkerBin, "run"}, env, nil
+	}
+	return []string{self, "child", "worker", "run"}, env, nil
+}
+
+// cleanEnv is this process's environment without the worker's settings
+// (and OpenTelemetry's, so that no trace is exported), so that a variable
+// set in the shell does not skew a row.
+func cleanEnv() []string {
+	drop := map[string]bool{envCPUProfile: true}
+	for _, v := range config.Variables() {
+		drop[v[0]] = true
+	}
+	var out []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if !drop[k] && !strings.HasPrefix(k, "OTEL_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// percentiles returns p50 and p99 of ds (sorted in place).
+func percentiles(ds []time.Duration) [2]time.Duration {
+	if len(ds) == 0 {
+		return [2]time.Duration{-1, -1}
+	}
+	slices.Sort(ds)
+	at := func(p float64) time.Duration { return ds[min(int(p*float64(len(ds))), len(ds)-1)] }
+	return [2]time.Duration{at(0.50), at(0.99)}
+}
+
+// tail returns the last n lines of the file at path.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "worker log (last lines):\n  " + strings.Join(lines, "\n  ")
+}

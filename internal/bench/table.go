@@ -1,0 +1,290 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// column is one column of the table: its title and the width of the text
+// form.
+type column struct {
+	title string
+	width int
+}
+
+var columns = []column{
+	{"scenario", 18}, {"Graph L", 7}, {"in flight", 9}, {"events", 12},
+	{"events/s", 8}, {"ideal", 8}, {"ratio", 5},
+	{"e2e p50", 7}, {"e2e p99", 7}, {"worker p50", 10}, {"worker p99", 10},
+	{"calls/ev", 8}, {"msgs/pull", 9}, {"worker CPU/ev", 13}, {"NATS+emu CPU/ev", 15},
+	{"peak RSS", 9}, {"errors", 6}, {"others' CPU", 11},
+}
+
+type table struct {
+	w  io.Writer
+	md bool
+}
+
+func newTable(w io.Writer, md bool) *table { return &table{w: w, md: md} }
+
+func (t *table) header() {
+	cells := make([]string, len(columns))
+	for i, c := range columns {
+		cells[i] = c.title
+	}
+	t.line(cells)
+	if t.md {
+		seps := make([]string, len(columns))
+		for i := range seps {
+			seps[i] = "---:"
+		}
+		seps[0] = "---"
+		t.line(seps)
+		return
+	}
+	seps := make([]string, len(columns))
+	for i, c := range columns {
+		seps[i] = strings.Repeat("-", c.width)
+	}
+	t.line(seps)
+}
+
+func (t *table) line(cells []string) {
+	if t.md {
+		fmt.Fprintf(t.w, "| %s |\n", strings.Join(cells, " | "))
+		return
+	}
+	var b strings.Builder
+	for i, c := range cells {
+		if i > 0 {
+			b.WriteString("  ")
+		}
+		if i == 0 {
+			fmt.Fprintf(&b, "%-*s", columns[i].width, c)
+		} else {
+			fmt.Fprintf(&b, "%*s", columns[i].width, c)
+		}
+	}
+	fmt.Fprintln(t.w, strings.TrimRight(b.String(), " "))
+}
+
+// row prints r; soFar holds every row up to r (for the ceiling).
+func (t *table) row(r result, soFar []result) {
+	events := count(r.events)
+	if r.work < r.events {
+		events = count(r.work) + " of " + count(r.events)
+	}
+	cells := []string{r.name(), latencyName(r.latency), strconv.Itoa(r.inFlight), events}
+	if r.kind == kindCeiling {
+		cells[1] = "none"
+	}
+	if r.err != nil {
+		cells = append(cells, "failed")
+		for len(cells) < len(columns) {
+			cells = append(cells, "")
+		}
+		t.line(cells)
+		return
+	}
+	ideal, ratio := "", ""
+	if lim, src := limit(r, soFar); lim > 0 {
+		ideal = src + fmt.Sprintf("%.0f", lim)
+		ratio = fmt.Sprintf("%.2f", r.rate/lim)
+	}
+	calls := ""
+	if r.kind != kindCeiling && r.results > 0 {
+		calls = fmt.Sprintf("%.2f", float64(r.graphCalls)/float64(r.results))
+	}
+	perPull := ""
+	if r.pulls > 0 {
+		perPull = fmt.Sprintf("%.1f", float64(r.pulled)/float64(r.pulls))
+	}
+	cells = append(cells,
+		fmt.Sprintf("%.0f", r.rate), ideal, ratio,
+		dur(r.e2e[0]), dur(r.e2e[1]), dur(r.inWorker[0]), dur(r.inWorker[1]),
+		calls, perPull, perEvent(r.workerCPU, r.work), perEvent(r.benchCPU, r.work),
+		mib(r.peakRSS), strconv.Itoa(r.errors()), cores(r.others),
+	)
+	t.line(cells)
+}
+
+// limit is what r is measured against: C/(3·L) with latency, the ceiling
+// at the same in-flight without (src "JS "), nothing for a ceiling row.
+func limit(r result, soFar []result) (lim float64, src string) {
+	switch {
+	case r.kind == kindCeiling:
+		return 0, ""
+	case r.latency > 0:
+		return float64(r.inFlight) / (3 * r.latency.Seconds()), ""
+	}
+	for _, c := range soFar {
+		if c.kind == kindCeiling && c.inFlight == r.inFlight && c.err == nil && c.rate > 0 {
+			return c.rate, "JS "
+		}
+	}
+	return 0, ""
+}
+
+// targets prints the targets beside what this run measured.
+func targets(w io.Writer, o Options, rs []result) {
+	fmt.Fprintln(w, "Targets (reported, not enforced):")
+	line := func(state, what, got string) {
+		fmt.Fprintf(w, "  %-14s %-62s %s\n", "["+state+"]", what, got)
+	}
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "missed"
+	}
+	find := func(k kind, l time.Duration, c int) (result, bool) {
+		for _, r := range rs {
+			if r.kind == k && r.latency == l && r.inFlight == c && r.err == nil {
+				return r, true
+			}
+		}
+		return result{}, false
+	}
+
+	if r, ok := find(kindWorker, 10*time.Millisecond, 64); ok {
+		lim, _ := limit(r, rs)
+		ratio := r.rate / lim
+		line(verdict(ratio >= 0.9), "10 ms, 64 in flight: events/s >= 0.90 of C/(3·L)",
+			fmt.Sprintf("%.2f (%.0f of %.0f events/s)", ratio, r.rate, lim))
+		calls := float64(r.graphCalls) / float64(max(r.results, 1))
+		line(verdict(math.Abs(calls-3) < 0.005), "10 ms, 64 in flight: 3.00 Graph calls per new WABA",
+			fmt.Sprintf("%.2f (%d calls, %d events)", calls, r.graphCalls, r.results))
+	} else {
+		line("not measured", "10 ms, 64 in flight: >= 0.90 of ideal, 3.00 Graph calls per WABA", "")
+	}
+
+	var got []string
+	ok, seen := true, false
+	for _, c := range o.InFlight {
+		r, found := find(kindWorker, 0, c)
+		if !found {
+			continue
+		}
+		lim, _ := limit(r, rs)
+		if lim == 0 {
+			continue
+		}
+		seen = true
+		ok = ok && r.rate/lim >= 0.3
+		got = append(got, fmt.Sprintf("%d: %.2f", c, r.rate/lim))
+	}
+	if seen {
+		line(verdict(ok), "0 ms: events/s >= 0.30 of the JetStream ceiling (per in-flight)", strings.Join(got, ", "))
+	} else {
+		line("not measured", "0 ms: events/s >= 0.30 of the JetStream ceiling", "")
+	}
+
+	measured := false
+	for _, r := range rs {
+		if r.kind == kindMemory && r.err == nil {
+			measured = true
+			line(verdict(r.peakRSS < 100<<20 && r.events >= 100_000),
+				fmt.Sprintf("peak RSS < 100 MiB with 100,000 events waiting (ran: %s)", count(r.events)),
+				fmt.Sprintf("%s after working %s at %d in flight", mib(r.peakRSS), count(r.work), r.inFlight))
+		}
+	}
+	if !measured {
+		line("not measured", "peak RSS < 100 MiB with 100,000 events waiting", "")
+	}
+
+	cs := slices.Sorted(slices.Values(o.InFlight))
+	for _, l := range o.Latencies {
+		var rates []string
+		grows, clean, n := true, true, 0
+		prev := -1.0
+		for _, c := range cs {
+			r, found := find(kindWorker, l, c)
+			if !found {
+				clean = false
+				continue
+			}
+			n++
+			rates = append(rates, fmt.Sprintf("%.0f", r.rate))
+			if r.rate <= prev {
+				grows = false
+			}
+			prev = r.rate
+			clean = clean && r.errors() == 0
+		}
+		if n < 2 {
+			continue
+		}
+		line(verdict(grows && clean), fmt.Sprintf("%s: events/s grows with in-flight (%s), no errors", latencyName(l), joinInts(cs)),
+			strings.Join(rates, " < ")+map[bool]string{true: "", false: " (errors or failed rows)"}[clean])
+	}
+}
+
+func joinInts(xs []int) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ", ")
+}
+
+func latencyName(d time.Duration) string {
+	if d == 0 {
+		return "0"
+	}
+	if d%time.Millisecond == 0 {
+		return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
+	}
+	return d.String()
+}
+
+// count writes n as 20,000.
+func count(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// dur writes d with three significant digits; a negative d is unknown.
+func dur(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "n/a"
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond))
+	case d < 10*time.Millisecond:
+		return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
+	case d < time.Second:
+		return fmt.Sprintf("%.0fms", float64(d)/float64(time.Millisecond))
+	case d < 10*time.Second:
+		return fmt.Sprintf("%.2fs", d.Seconds())
+	}
+	return fmt.Sprintf("%.1fs", d.Seconds())
+}
+
+func perEvent(d time.Duration, n int) string {
+	if n <= 0 || d <= 0 {
+		return "n/a"
+	}
+	return dur(d / time.Duration(n))
+}
+
+func cores(c float64) string {
+	if c < 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f cores", c)
+}
+
+func mib(b int64) string {
+	if b <= 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+}
