@@ -69,7 +69,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	mx := metrics.New()
 	hc := opts.HTTPClient
 	if hc == nil {
-		hc = defaultHTTPClient()
+		hc = defaultHTTPClient(cfg.Concurrency)
 	}
 	client, err := NewGraphClient(cfg, tracing.WrapClient(hc, tp), log, mx.GraphCall)
 	if err != nil {
@@ -199,7 +199,7 @@ func checkSystemUser(ctx context.Context, a *handlers.Assigner, log *slog.Logger
 // each call on to observers (metrics).
 func NewGraphClient(cfg config.Config, hc *http.Client, log *slog.Logger, observers ...func(graph.Call)) (*graph.Client, error) {
 	if hc == nil {
-		hc = defaultHTTPClient()
+		hc = defaultHTTPClient(cfg.Concurrency)
 	}
 	var drift sync.Once
 	opts := []graph.Option{
@@ -234,12 +234,16 @@ func NewGraphClient(cfg config.Config, hc *http.Client, log *slog.Logger, observ
 }
 
 // defaultHTTPClient is the Graph client's HTTP client unless Options says
-// otherwise.
-func defaultHTTPClient() *http.Client {
+// otherwise. It keeps an idle connection for every event in flight: with
+// fewer, an HTTP/1.1 peer (a proxy, the emulator) costs a new connection
+// for most calls once concurrency passes the pool (measured at 512 in
+// flight: 3,178 new connections for 18,000 calls, against 377 at 256).
+func defaultHTTPClient(concurrency int) *http.Client {
+	idle := max(256, concurrency)
 	return &http.Client{Transport: &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
-		MaxIdleConns:        256,
-		MaxIdleConnsPerHost: 256,
+		MaxIdleConns:        idle,
+		MaxIdleConnsPerHost: idle,
 		IdleConnTimeout:     90 * time.Second,
 		TLSHandshakeTimeout: 10 * time.Second,
 		ForceAttemptHTTP2:   true,

@@ -27,3 +27,25 @@ func TestBrokerRestartMidRun(t *testing.T) {
 		t.Errorf("%d events failed across the restart", n)
 	}
 }
+
+// A consumer deleted under a running worker is created again and the work
+// goes on; the events it delivers again get no second result.
+func TestDeletedConsumerIsRecreated(t *testing.T) {
+	t.Parallel()
+	b := setup(t, map[string]string{"WORKER_ACK_WAIT": "2s"})
+	b.graph.SetLatency(5 * time.Millisecond)
+	ids := newWABAs(t, b.graph, 0, 80)
+	var evIDs []string
+	for _, id := range ids {
+		b.emit("evt-"+id, id, nil)
+		evIDs = append(evIDs, "evt-"+id)
+	}
+	b.start()
+	b.waitResults(20, 30*time.Second)
+	if err := b.js.DeleteConsumer(t.Context(), "WABA", "waba-assigner"); err != nil {
+		t.Fatal(err)
+	}
+	b.waitResults(len(ids), 60*time.Second)
+	b.waitFor("the consumer bound again", 20*time.Second, func() bool { return b.worker().Status().ConsumerBound })
+	b.results.ExactlyOne(t, evIDs)
+}

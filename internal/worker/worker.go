@@ -189,55 +189,86 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
-// consume is the intake loop: bind the consumer, then pull as many messages
-// as there are free slots, while the gate is open.
+// pullers is how many pull requests may be outstanding at once. Each asks
+// only for slots that are free, so together they never ask for more than
+// Concurrency; a second one lets a freed slot be refilled while the first
+// request is still waiting, instead of after it.
+const pullers = 2
+
+// consume is the intake loop: bind the consumer, then pull, while the gate
+// is open, as many messages as there are free slots. When the consumer is
+// gone (deleted, or the server lost its state) it binds again.
 func (w *Worker) consume(ctx, workCtx context.Context) {
 	retry := backoff.NewExponentialBackOff(backoff.WithInitialInterval(100*time.Millisecond),
 		backoff.WithMaxInterval(5*time.Second), backoff.WithMaxElapsedTime(0))
-	var cons jetstream.Consumer
 	for ctx.Err() == nil {
-		if cons == nil {
-			var err error
-			if cons, err = w.bind(ctx); err != nil {
-				w.bound.Store(false)
-				w.log.Warn("cannot bind the consumer, retrying", "stream", w.cfg.Stream, "consumer", w.cfg.Consumer, "error", err.Error())
-				sleep(ctx, retry.NextBackOff())
-				continue
-			}
-			w.bound.Store(true)
-			retry.Reset()
-			w.log.Info("consuming", "stream", w.cfg.Stream, "consumer", w.cfg.Consumer,
-				"subject", w.cfg.Subject, "concurrency", w.cfg.Concurrency)
+		cons, err := w.bind(ctx)
+		if err != nil {
+			w.log.Warn("cannot bind the consumer, retrying", "stream", w.cfg.Stream, "consumer", w.cfg.Consumer, "error", err.Error())
+			sleep(ctx, retry.NextBackOff())
+			continue
 		}
+		retry.Reset()
+		w.bound.Store(true)
+		w.log.Info("consuming", "stream", w.cfg.Stream, "consumer", w.cfg.Consumer,
+			"subject", w.cfg.Subject, "concurrency", w.cfg.Concurrency)
+
+		pullCtx, gone := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		for range min(pullers, w.cfg.Concurrency) {
+			wg.Go(func() {
+				if err := w.pull(pullCtx, ctx, workCtx, cons); err != nil {
+					w.log.Warn("consumer gone, binding again", "error", err.Error())
+					gone()
+				}
+			})
+		}
+		wg.Wait()
+		gone()
+		w.bound.Store(false)
+	}
+}
+
+// pull issues pull requests for free slots until ctx ends (nil) or the
+// consumer is gone (its error). The messages it gets see intake, the
+// worker's stop signal, and work under workCtx.
+func (w *Worker) pull(ctx, intake, workCtx context.Context, cons jetstream.Consumer) error {
+	retry := backoff.NewExponentialBackOff(backoff.WithInitialInterval(100*time.Millisecond),
+		backoff.WithMaxInterval(5*time.Second), backoff.WithMaxElapsedTime(0))
+	for ctx.Err() == nil {
 		if w.cfg.Breaker != nil && w.cfg.Breaker.State() == breaker.Open {
 			w.pause(handlers.PauseBreaker, breaker.ErrOpen)
 		}
 		if !w.gate.waitOpen(ctx) {
-			return
+			return nil
 		}
 		n, ok := w.acquire(ctx)
 		if !ok {
-			return
+			return nil
 		}
 		if reason, _ := w.gate.state(); reason != handlers.NoPause {
 			w.release(n) // paused while waiting for a slot
 			continue
 		}
-		got, err := w.fetch(ctx, workCtx, cons, n)
+		got, err := w.fetch(intake, workCtx, cons, n)
 		w.release(n - got)
+		if got == 0 && err != nil && !isGone(err) {
+			// A failed pull: a deleted consumer answers "no responders".
+			if gone := w.checkConsumer(ctx, cons); gone != nil {
+				err = gone
+			}
+		}
 		switch {
 		case err == nil:
 			retry.Reset()
-		case errors.Is(err, jetstream.ErrConsumerNotFound), errors.Is(err, jetstream.ErrConsumerDeleted),
-			errors.Is(err, jetstream.ErrStreamNotFound):
-			w.log.Warn("consumer gone, binding again", "error", err.Error())
-			cons = nil
-			w.bound.Store(false)
+		case isGone(err):
+			return err
 		case got == 0:
 			w.log.Debug("pull failed", "error", err.Error())
 			sleep(ctx, retry.NextBackOff())
 		}
 	}
+	return nil
 }
 
 // bind provisions (when configured) and returns the consumer.
@@ -254,8 +285,25 @@ func (w *Worker) bind(ctx context.Context) (jetstream.Consumer, error) {
 		w.cfg.Topology.ConsumerConfig(w.cfg.Concurrency, w.cfg.MaxDeliver, w.cfg.AckWait))
 }
 
+// isGone reports whether err says the consumer (or its stream) is gone.
+func isGone(err error) bool {
+	return errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) ||
+		errors.Is(err, jetstream.ErrStreamNotFound)
+}
+
+// checkConsumer asks the server about the consumer: an error says it is
+// gone; any other answer (even a failed request) is taken as alive.
+func (w *Worker) checkConsumer(ctx context.Context, cons jetstream.Consumer) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := cons.Info(ctx); isGone(err) {
+		return err
+	}
+	return nil
+}
+
 // fetch sends one pull request for n messages and starts each that arrives.
-func (w *Worker) fetch(ctx, workCtx context.Context, cons jetstream.Consumer, n int) (int, error) {
+func (w *Worker) fetch(intake, workCtx context.Context, cons jetstream.Consumer, n int) (int, error) {
 	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(w.cfg.FetchWait))
 	if err != nil {
 		return 0, err
@@ -267,7 +315,7 @@ func (w *Worker) fetch(ctx, workCtx context.Context, cons jetstream.Consumer, n 
 		go func() {
 			defer w.wg.Done()
 			defer w.release(1)
-			w.process(ctx, workCtx, msg)
+			w.process(intake, workCtx, msg)
 		}()
 	}
 	return got, batch.Error()
