@@ -71,7 +71,12 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if hc == nil {
 		hc = defaultHTTPClient(cfg.Concurrency)
 	}
-	client, err := NewGraphClient(cfg, tracing.WrapClient(hc, tp), log, mx.GraphCall)
+	if tp.Exporting() || opts.TracerProvider != nil {
+		// A span per Graph call; without a tracer that records, the
+		// instrumentation would only cost CPU on every call.
+		hc = tracing.WrapClient(hc, tp)
+	}
+	client, err := NewGraphClient(cfg, hc, log, mx.GraphCall)
 	if err != nil {
 		return err
 	}

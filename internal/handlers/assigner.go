@@ -150,12 +150,24 @@ func (a *Assigner) Handle(ctx context.Context, m Message) Outcome {
 	ev, err := events.Decode(m.Data)
 	j := &job{msg: m, ev: ev, id: events.EventID(ev.ID, m.MsgID, m.StreamSeq)}
 	j.log = a.cfg.Logger.With("event_id", j.id, "waba_id", ev.WabaID)
+	var out Outcome
 	if err != nil {
 		j.log.Warn("invalid event", "reason", err.Error())
-		return a.fail(j, events.KindInvalidEvent, err)
+		out = a.fail(j, events.KindInvalidEvent, err)
+	} else {
+		out = a.work(ctx, j)
 	}
-	j.business = cmp.Or(ev.BusinessID, a.cfg.BusinessID)
-	j.tasks = ev.Tasks
+	out.EventID = j.id
+	if events.IsGraphID(ev.WabaID) {
+		out.WabaID = ev.WabaID
+	}
+	return out
+}
+
+// work runs a valid event and logs its outcome.
+func (a *Assigner) work(ctx context.Context, j *job) Outcome {
+	j.business = cmp.Or(j.ev.BusinessID, a.cfg.BusinessID)
+	j.tasks = j.ev.Tasks
 	if len(j.tasks) == 0 {
 		j.tasks = a.cfg.Tasks
 	}
@@ -165,11 +177,11 @@ func (a *Assigner) Handle(ctx context.Context, m Message) Outcome {
 	switch out.Verdict {
 	case Done:
 		j.log.Info("assignment verified", "system_user_id", j.userID, "tasks", j.tasks,
-			"already_assigned", out.Succeeded.AlreadyAssigned, "attempts", m.Delivery)
+			"already_assigned", out.Succeeded.AlreadyAssigned, "attempts", j.msg.Delivery)
 	case Failed:
 		j.log.Warn("assignment failed", append(errAttrs(out.Err), "kind", out.Failed.Error.Kind)...)
 	case RetryLater:
-		j.log.Info("retrying later", append(errAttrs(out.Err), "delay", out.Delay, "delivery", m.Delivery)...)
+		j.log.Info("retrying later", append(errAttrs(out.Err), "delay", out.Delay, "delivery", j.msg.Delivery)...)
 	case Paused:
 		j.log.Warn("graph unavailable, pausing", append(errAttrs(out.Err), "reason", out.Reason.String())...)
 	}

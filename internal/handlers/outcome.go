@@ -65,6 +65,11 @@ type Outcome struct {
 	Delay     time.Duration     // with RetryLater and Paused
 	Reason    PauseReason       // with Paused
 	Err       error             // the cause, for logs (never holds a secret)
+
+	// EventID is the event's id; WabaID its WABA when that is a Graph id
+	// (not for an invalid event's). Set on every outcome, for logs and
+	// traces, so nothing downstream decodes the input again.
+	EventID, WabaID string
 }
 
 // Terminate reports whether the input must be terminated rather than acked:

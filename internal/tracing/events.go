@@ -10,7 +10,6 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/wabaworker/waba-worker/internal/events"
 	"github.com/wabaworker/waba-worker/internal/handlers"
 )
 
@@ -76,24 +75,18 @@ func Extract(ctx context.Context, h nats.Header) context.Context {
 }
 
 // StartEvent starts the span of one delivery of an input message, as a
-// child of the traceparent in its headers (a new trace without one). The
-// span's attributes name the event (event_id, waba_id: ids, not secrets)
-// and the delivery; a waba_id that is not a Graph id is left out.
+// child of the traceparent in its headers (a new trace without one). It
+// names the delivery; EndEvent adds the event's ids from the outcome, so the
+// input is decoded once, by the handler.
 func StartEvent(ctx context.Context, tr trace.Tracer, h nats.Header, subject string, m handlers.Message) (context.Context, trace.Span) {
-	ev, _ := events.Decode(m.Data)
-	attrs := []attribute.KeyValue{
-		attribute.String("messaging.system", "nats"),
-		attribute.String("messaging.operation.type", "process"),
-		attribute.String("messaging.destination.name", subject),
-		attribute.String("event_id", events.EventID(ev.ID, m.MsgID, m.StreamSeq)),
-		attribute.Int("waba.delivery", m.Delivery),
-		attribute.Int64("waba.stream_sequence", int64(m.StreamSeq)),
-	}
-	if events.IsGraphID(ev.WabaID) {
-		attrs = append(attrs, attribute.String("waba_id", ev.WabaID))
-	}
 	return tr.Start(Extract(ctx, h), "process "+subject,
-		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
+		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.operation.type", "process"),
+			attribute.String("messaging.destination.name", subject),
+			attribute.Int("waba.delivery", m.Delivery),
+			attribute.Int64("waba.stream_sequence", int64(m.StreamSeq)),
+		))
 }
 
 // EndEvent records the outcome of a delivery on its span (it does not end
@@ -102,6 +95,11 @@ func StartEvent(ctx context.Context, tr trace.Tracer, h nats.Header, subject str
 func EndEvent(span trace.Span, out handlers.Outcome) {
 	if !span.IsRecording() {
 		return
+	}
+	// Ids, not secrets; a waba_id that is not a Graph id is left out.
+	span.SetAttributes(attribute.String("event_id", out.EventID))
+	if out.WabaID != "" {
+		span.SetAttributes(attribute.String("waba_id", out.WabaID))
 	}
 	switch out.Verdict {
 	case handlers.Done:

@@ -65,7 +65,7 @@ func TestEventSpanContinuesTheInputTrace(t *testing.T) {
 	m := handlers.Message{Data: []byte(`{"id":"evt-9","waba_id":"102290129340398"}`), StreamSeq: 7, Delivery: 2}
 	ctx, span := tracing.StartEvent(context.Background(), tp.Tracer("t"), nats.Header{"traceparent": {parent}}, "waba.shared", m)
 	code := 200
-	tracing.EndEvent(span, handlers.Outcome{Verdict: handlers.Failed, Failed: &events.Failed{Error: events.Failure{Kind: events.KindPermanent, GraphCode: &code, FBTraceID: "AbC"}}})
+	tracing.EndEvent(span, handlers.Outcome{EventID: "evt-9", WabaID: "102290129340398", Verdict: handlers.Failed, Failed: &events.Failed{Error: events.Failure{Kind: events.KindPermanent, GraphCode: &code, FBTraceID: "AbC"}}})
 	out := nats.Header{}
 	tracing.Inject(ctx, out)
 	span.End()
@@ -99,6 +99,7 @@ func TestEventSpanOmitsAWabaIDThatIsNotOne(t *testing.T) {
 	tp, exp := recorder(t)
 	_, span := tracing.StartEvent(context.Background(), tp.Tracer("t"), nil, "waba.shared",
 		handlers.Message{Data: []byte(`{"waba_id":"not digits at all"}`), MsgID: "evt-x", StreamSeq: 3})
+	tracing.EndEvent(span, handlers.Outcome{Verdict: handlers.RetryLater, EventID: "evt-x"})
 	span.End()
 	attrs := attrMap(exp.GetSpans()[0].Attributes)
 	if _, ok := attrs["waba_id"]; ok {
