@@ -34,6 +34,11 @@ func TestInputIsAckedOnlyAfterTheResultsPubAck(t *testing.T) {
 	b.waitFor("refused result publishes", 20*time.Second, func() bool {
 		return strings.Count(b.logs.String(), "cannot publish the result") >= len(ids)
 	})
+	for _, line := range strings.Split(b.logs.String(), "\n") {
+		if strings.Contains(line, "cannot publish the result") && (!strings.Contains(line, `"event_id":"evt-`) || !strings.Contains(line, `"waba_id":"5`)) {
+			t.Errorf("a log line about an event without its event_id and waba_id: %s", line)
+		}
+	}
 	if info := b.consumerInfo(); info.NumAckPending != len(ids) {
 		t.Fatalf("%d inputs awaiting ack while no result could be stored, want %d", info.NumAckPending, len(ids))
 	}

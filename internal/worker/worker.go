@@ -439,7 +439,7 @@ func (w *Worker) settle(ctx context.Context, msg jetstream.Msg, out handlers.Out
 	}
 	if err != nil {
 		w.log.Warn("cannot settle the message; it will be redelivered after AckWait",
-			"verdict", out.Verdict.String(), "error", err.Error())
+			"event_id", out.EventID, "waba_id", out.WabaID, "verdict", out.Verdict.String(), "error", err.Error())
 	}
 }
 
@@ -475,7 +475,8 @@ func (w *Worker) publish(ctx context.Context, out handlers.Outcome, replayOf str
 		if ctx.Err() != nil {
 			return fmt.Errorf("publish %s: %w", id, err)
 		}
-		w.log.Warn("cannot publish the result, retrying", "subject", subject, "msg_id", id, "error", err.Error())
+		w.log.Warn("cannot publish the result, retrying", "event_id", out.EventID, "waba_id", out.WabaID,
+			"subject", subject, "msg_id", id, "error", err.Error())
 		if err := sleep(ctx, retry.NextBackOff()); err != nil {
 			return fmt.Errorf("publish %s: %w", id, err)
 		}
