@@ -62,21 +62,19 @@ func (g *gate) state() (handlers.PauseReason, time.Time) {
 
 // waitOpen blocks until the gate is open; false when ctx ended first.
 func (g *gate) waitOpen(ctx context.Context) bool {
-	g.mu.Lock()
-	ch := g.open
-	g.mu.Unlock()
-	select {
-	case <-ch:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return g.wait(ctx, func() chan struct{} { return g.open })
 }
 
 // waitPaused blocks until the gate is shut; false when ctx ended first.
 func (g *gate) waitPaused(ctx context.Context) bool {
+	return g.wait(ctx, func() chan struct{} { return g.paused })
+}
+
+// wait blocks until the channel that pick returns (under the lock) is
+// closed; false when ctx ended first.
+func (g *gate) wait(ctx context.Context, pick func() chan struct{}) bool {
 	g.mu.Lock()
-	ch := g.paused
+	ch := pick()
 	g.mu.Unlock()
 	select {
 	case <-ch:
