@@ -49,17 +49,11 @@ func TestNewWABAsAreAssignedWithThreeCalls(t *testing.T) {
 	if err := b.graph.Assign(done, user, "MANAGE", "DEVELOP"); err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range ids {
-		b.emit("evt-"+id, id, nil)
-	}
-	b.emit("evt-done", done, nil)
+	evIDs := append(b.emitAll(ids), b.emitAll([]string{done})...)
+	doneEv := evIDs[len(evIDs)-1]
 	b.start()
 	b.waitResults(101, 60*time.Second)
 
-	evIDs := []string{"evt-done"}
-	for _, id := range ids {
-		evIDs = append(evIDs, "evt-"+id)
-	}
 	b.results.ExactlyOne(t, evIDs)
 	for _, id := range ids {
 		s := b.results.Succeeded("evt-" + id)
@@ -74,7 +68,7 @@ func TestNewWABAsAreAssignedWithThreeCalls(t *testing.T) {
 			t.Errorf("WABA %s: %d reads and %d POSTs, want 2 and 1", id, reads, posts)
 		}
 	}
-	s := b.results.Succeeded("evt-done")
+	s := b.results.Succeeded(doneEv)
 	if len(s) != 1 || !s[0].AlreadyAssigned {
 		t.Errorf("already-assigned WABA: %+v", s)
 	}
@@ -145,9 +139,7 @@ func TestSystemUserResolvedByNameOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids := newWABAs(t, b.graph, 0, 20)
-	for _, id := range ids {
-		b.emit("evt-"+id, id, nil)
-	}
+	b.emitAll(ids)
 	b.start()
 	b.waitResults(20, 30*time.Second)
 	for _, id := range ids {
@@ -205,9 +197,7 @@ func TestTransientFaultsAreRetried(t *testing.T) {
 	b.graph.InjectFault(graph.OpListAssignedUsers, graphtest.Fault{Object: ids[0], Status: 503, HTML: "<html>Service Unavailable</html>", Times: 2})
 	b.graph.InjectFault(graph.OpAssignUser, graphtest.Fault{Object: ids[1], Drop: true, Times: 2})
 	b.graph.InjectFault(graph.OpListAssignedUsers, graphtest.Fault{Object: ids[2], Status: 400, Code: 80008, Subcode: 2446079, IsTransient: true, Times: 2})
-	for _, id := range ids {
-		b.emit("evt-"+id, id, nil)
-	}
+	b.emitAll(ids)
 	b.start()
 	b.waitResults(3, 30*time.Second)
 	for _, id := range ids {
@@ -310,9 +300,7 @@ func TestOutageOpensBreakerAndLosesNothing(t *testing.T) {
 	b := setup(t, map[string]string{"WORKER_MAX_DELIVER": "3", "WORKER_BREAKER_OPEN_TIMEOUT": "200ms"})
 	ids := newWABAs(t, b.graph, 0, events)
 	b.graph.SetOutage(graphtest.OutageHTML)
-	for _, id := range ids {
-		b.emit("evt-"+id, id, nil)
-	}
+	b.emitAll(ids)
 	b.start()
 	b.waitFor("the breaker to pause intake", 20*time.Second, func() bool {
 		return b.worker().Status().Paused == handlers.PauseBreaker
@@ -351,9 +339,7 @@ func TestRejectedTokenPausesUntilTheFileIsFixed(t *testing.T) {
 	}
 	b := setup(t, map[string]string{"GRAPH_ACCESS_TOKEN": "-", "GRAPH_ACCESS_TOKEN_FILE": tokenFile})
 	ids := newWABAs(t, b.graph, 0, 10)
-	for _, id := range ids {
-		b.emit("evt-"+id, id, nil)
-	}
+	b.emitAll(ids)
 	b.start()
 	b.waitFor("the credentials pause", 20*time.Second, func() bool {
 		return b.worker().Status().Paused == handlers.PauseCredentials

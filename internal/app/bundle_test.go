@@ -181,6 +181,18 @@ func (b *bundle) emit(id, wabaID string, extra map[string]any) {
 	b.publish(id, payload)
 }
 
+// emitAll publishes an event "evt-<waba>" for each WABA id and returns the
+// event ids.
+func (b *bundle) emitAll(wabaIDs []string) []string {
+	b.t.Helper()
+	ids := make([]string, len(wabaIDs))
+	for i, w := range wabaIDs {
+		ids[i] = "evt-" + w
+		b.emit(ids[i], w, nil)
+	}
+	return ids
+}
+
 // waitFor polls cond until it holds or the deadline passes.
 func (b *bundle) waitFor(what string, timeout time.Duration, cond func() bool) {
 	b.t.Helper()

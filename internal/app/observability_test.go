@@ -219,9 +219,7 @@ func TestMetricsFollowEvents(t *testing.T) {
 		t.Errorf("event duration count %d before any event", n)
 	}
 
-	for _, id := range ids {
-		b.emit("evt-"+id, id, nil)
-	}
+	b.emitAll(ids)
 	b.publish("evt-bad", []byte(`{"id":"evt-bad","waba_id":"not-a-waba"}`))
 	b.waitResults(5, 30*time.Second)
 

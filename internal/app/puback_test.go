@@ -24,11 +24,7 @@ func TestInputIsAckedOnlyAfterTheResultsPubAck(t *testing.T) {
 	if _, err := b.js.UpdateStream(t.Context(), full); err != nil {
 		t.Fatal(err)
 	}
-	var evIDs []string
-	for _, id := range ids {
-		b.emit("evt-"+id, id, nil)
-		evIDs = append(evIDs, "evt-"+id)
-	}
+	evIDs := b.emitAll(ids)
 	b.start()
 	// Every event was worked (assigned in the emulator) and its result refused.
 	b.waitFor("refused result publishes", 20*time.Second, func() bool {

@@ -13,11 +13,7 @@ func TestBrokerRestartMidRun(t *testing.T) {
 	b := setup(t, map[string]string{"WORKER_ACK_WAIT": "2s"})
 	b.graph.SetLatency(10 * time.Millisecond)
 	ids := newWABAs(t, b.graph, 0, 150)
-	var evIDs []string
-	for _, id := range ids {
-		b.emit("evt-"+id, id, nil)
-		evIDs = append(evIDs, "evt-"+id)
-	}
+	evIDs := b.emitAll(ids)
 	b.start()
 	b.waitResults(30, 30*time.Second)
 	b.nats.Restart()
@@ -35,11 +31,7 @@ func TestDeletedConsumerIsRecreated(t *testing.T) {
 	b := setup(t, map[string]string{"WORKER_ACK_WAIT": "2s"})
 	b.graph.SetLatency(5 * time.Millisecond)
 	ids := newWABAs(t, b.graph, 0, 80)
-	var evIDs []string
-	for _, id := range ids {
-		b.emit("evt-"+id, id, nil)
-		evIDs = append(evIDs, "evt-"+id)
-	}
+	evIDs := b.emitAll(ids)
 	b.start()
 	b.waitResults(20, 30*time.Second)
 	if err := b.js.DeleteConsumer(t.Context(), "WABA", "waba-assigner"); err != nil {
