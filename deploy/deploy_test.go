@@ -7,6 +7,7 @@ package deploy_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -20,7 +21,6 @@ import (
 
 	"github.com/wabaworker/waba-worker/internal/breaker"
 	"github.com/wabaworker/waba-worker/internal/graph"
-	"github.com/wabaworker/waba-worker/internal/handlers"
 	"github.com/wabaworker/waba-worker/internal/metrics"
 )
 
@@ -188,7 +188,7 @@ func exported(t *testing.T) map[string]bool {
 	m := metrics.New()
 	m.Watch(fullSources())
 	m.EventStarted()
-	m.EventFinished(handlers.Outcome{Verdict: handlers.Done}, 0)
+	m.EventFinished(wabatype.Outcome{Verdict: wabatype.Done}, 0)
 	m.GraphCall(graph.Call{Op: graph.OpProbe, HTTPStatus: 200, AppUsage: &graph.AppUsage{}})
 	mfs, err := m.Registry().Gather()
 	if err != nil {
@@ -205,7 +205,7 @@ func exported(t *testing.T) map[string]bool {
 func fullSources() metrics.Sources {
 	return metrics.Sources{
 		Breaker:       func() breaker.State { return breaker.Closed },
-		Paused:        func() handlers.PauseReason { return handlers.NoPause },
+		Paused:        func() wabatype.PauseReason { return wabatype.NoPause },
 		NATSConnected: func() bool { return true },
 		Ready:         func() bool { return true },
 		Concurrency:   4,

@@ -10,6 +10,7 @@ package deploy_test
 import (
 	"encoding/json"
 	"errors"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 	"io"
 	"os"
 	"path/filepath"
@@ -453,15 +454,15 @@ func TestJetStreamDefinitions(t *testing.T) {
 	nc := get[*nackConsumer](t, objs, "nack/consumer.yaml")
 
 	// What the worker provisions, with the ConfigMap's settings.
-	topo := worker.Topology{Stream: cm.Data["WORKER_STREAM"], Consumer: cm.Data["WORKER_CONSUMER"]}.WithDefaults()
+	topo := wabatype.Topology{Stream: cm.Data["WORKER_STREAM"], Consumer: cm.Data["WORKER_CONSUMER"]}.WithDefaults()
 	concurrency := atoi(t, cm.Data["WORKER_CONCURRENCY"])
 	maxDeliver := atoi(t, cm.Data["WORKER_MAX_DELIVER"])
 	ackWait, err := time.ParseDuration(cm.Data["WORKER_ACK_WAIT"])
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantStream := topo.StreamConfig()
-	wantCons := topo.ConsumerConfig(concurrency, maxDeliver, ackWait)
+	wantStream := worker.StreamConfig(topo)
+	wantCons := worker.ConsumerConfig(topo, concurrency, maxDeliver, ackWait)
 
 	if stream.Replicas != 3 {
 		t.Errorf("stream.json: num_replicas %d, want 3 (a three-node cluster)", stream.Replicas)

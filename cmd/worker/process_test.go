@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,7 +107,7 @@ func newWorld(t *testing.T) *world {
 	g := graphtest.NewTestServer(t, graphtest.DefaultSeed())
 	n := natstest.Start(t)
 	_, js := n.Connect()
-	if _, err := worker.EnsureStream(t.Context(), js, worker.Topology{}.WithDefaults()); err != nil {
+	if _, err := worker.EnsureStream(t.Context(), js, wabatype.Topology{}.WithDefaults()); err != nil {
 		t.Fatal(err)
 	}
 	return &world{nats: n, js: js, graph: g, results: resultstest.Collect(t, js, "WABA"),

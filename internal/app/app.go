@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 	"log/slog"
 	"net"
 	"net/http"
@@ -113,20 +114,19 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	w, err := worker.New(js, assigner, worker.Config{
-		Topology: worker.Topology{
+		Topology: wabatype.Topology{
 			Stream:           cfg.Stream,
 			Consumer:         cfg.Consumer,
 			Subject:          cfg.Subject,
 			SucceededSubject: cfg.SucceededSubject,
 			FailedSubject:    cfg.FailedSubject,
 		},
-		Provision:       cfg.Provision,
+		BindOnly:        !cfg.Provision,
 		Concurrency:     cfg.Concurrency,
 		MaxDeliver:      cfg.MaxDeliver,
 		AckWait:         cfg.AckWait,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		ProbeInterval:   opts.ProbeInterval,
-		Breaker:         br,
 		Logger:          log,
 		Observer:        mx,
 		TracerProvider:  tp,
@@ -137,7 +137,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	ready := health.Sources{NATS: nc, Worker: w, Breaker: br, Stopping: func() bool { return ctx.Err() != nil }}
 	mx.Watch(metrics.Sources{
 		Breaker:       br.State,
-		Paused:        func() handlers.PauseReason { return w.Status().Paused },
+		Paused:        func() wabatype.PauseReason { return w.Status().Paused },
 		NATSConnected: nc.IsConnected,
 		Ready:         func() bool { return ready.Check().Ready },
 		Concurrency:   cfg.Concurrency,

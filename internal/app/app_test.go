@@ -19,8 +19,7 @@ import (
 	"github.com/wabaworker/waba-worker/internal/events"
 	"github.com/wabaworker/waba-worker/internal/graph"
 	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
-	"github.com/wabaworker/waba-worker/internal/handlers"
-	"github.com/wabaworker/waba-worker/internal/worker"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 )
 
 const biz = graphtest.DevBusinessID
@@ -303,7 +302,7 @@ func TestOutageOpensBreakerAndLosesNothing(t *testing.T) {
 	b.emitAll(ids)
 	b.start()
 	b.waitFor("the breaker to pause intake", 20*time.Second, func() bool {
-		return b.worker().Status().Paused == handlers.PauseBreaker
+		return b.worker().Status().Paused == wabatype.PauseBreaker
 	})
 	// Let the outage last several open periods: at least 5 probes.
 	b.waitFor("5 probes", 20*time.Second, func() bool { return b.graph.Count(graph.OpListSystemUsers) >= 5 })
@@ -342,7 +341,7 @@ func TestRejectedTokenPausesUntilTheFileIsFixed(t *testing.T) {
 	b.emitAll(ids)
 	b.start()
 	b.waitFor("the credentials pause", 20*time.Second, func() bool {
-		return b.worker().Status().Paused == handlers.PauseCredentials
+		return b.worker().Status().Paused == wabatype.PauseCredentials
 	})
 	b.waitFor("3 probes", 20*time.Second, func() bool { return b.graph.Count(graph.OpListSystemUsers) >= 3 })
 	if n := b.results.Count(); n != 0 {
@@ -355,7 +354,7 @@ func TestRejectedTokenPausesUntilTheFileIsFixed(t *testing.T) {
 	if b.results.FailedCount() != 0 {
 		t.Errorf("events failed for a rejected token")
 	}
-	if b.worker().Status().Paused != handlers.NoPause {
+	if b.worker().Status().Paused != wabatype.NoPause {
 		t.Errorf("still paused after the token was fixed")
 	}
 	if strings.Count(b.logs.String(), "rejected the access token") != 1 {
@@ -453,7 +452,7 @@ func TestReplayedInputGetsItsOwnResult(t *testing.T) {
 	b.waitFor("the first failure", 20*time.Second, func() bool { return len(b.results.Failed("evt-r")) == 1 })
 	msg := nats.NewMsg("waba.shared")
 	msg.Data = payload
-	msg.Header.Set(worker.ReplayOfHeader, "42")
+	msg.Header.Set(wabatype.HeaderReplayOf, "42")
 	if _, err := b.js.PublishMsg(t.Context(), msg, jetstream.WithMsgID("evt-r.replay.42")); err != nil {
 		t.Fatal(err)
 	}

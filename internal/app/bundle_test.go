@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 	"log/slog"
 	"net"
 	"strings"
@@ -85,7 +86,7 @@ func setup(t *testing.T, env map[string]string) *bundle {
 		b.env[k] = v
 	}
 	// The stream exists before the worker starts, as the collector reads it.
-	if _, err := worker.EnsureStream(t.Context(), js, worker.Topology{}.WithDefaults()); err != nil {
+	if _, err := worker.EnsureStream(t.Context(), js, wabatype.Topology{}.WithDefaults()); err != nil {
 		t.Fatal(err)
 	}
 	b.results = resultstest.Collect(t, js, "WABA")

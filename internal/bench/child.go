@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 	"io"
 	"os"
 	"runtime/pprof"
@@ -76,8 +77,8 @@ func runCeiling(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	topo := worker.Topology{}.WithDefaults()
-	cons, err := js.CreateOrUpdateConsumer(ctx, topo.Stream, topo.ConsumerConfig(*inFlight, 10, time.Minute))
+	topo := wabatype.Topology{}.WithDefaults()
+	cons, err := js.CreateOrUpdateConsumer(ctx, topo.Stream, worker.ConsumerConfig(topo, *inFlight, 10, time.Minute))
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 	"strconv"
 	"strings"
 	"sync"
@@ -9,8 +10,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-
-	"github.com/wabaworker/waba-worker/internal/worker"
 )
 
 // recorder watches a row from the side: the results the worker publishes,
@@ -54,7 +53,7 @@ func newRecorder(n, target int) *recorder {
 
 // watch subscribes on nc; with deliveries, it also watches what the server
 // sends the worker's inboxes. Call before the worker starts; stop when done.
-func (r *recorder) watch(nc *nats.Conn, t worker.Topology, deliveries bool) error {
+func (r *recorder) watch(nc *nats.Conn, t wabatype.Topology, deliveries bool) error {
 	r.failedSubject = t.FailedSubject
 	type watch struct {
 		subject string

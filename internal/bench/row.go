@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 	"net"
 	"net/http"
 	"os"
@@ -112,7 +113,7 @@ func runRow(ctx context.Context, o Options, sc scenario, label string, logf func
 	if err != nil {
 		return fail(err)
 	}
-	topo := worker.Topology{}.WithDefaults()
+	topo := wabatype.Topology{}.WithDefaults()
 	if _, err := worker.EnsureStream(ctx, js, topo); err != nil {
 		return fail(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 	"io"
 	"log/slog"
 	"strings"
@@ -13,7 +14,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wabaworker/waba-worker/internal/logging"
-	"github.com/wabaworker/waba-worker/internal/worker"
 )
 
 // help is what a command's --help prints around its flags.
@@ -97,7 +97,7 @@ func printHelp(w io.Writer, fs *flag.FlagSet, h help) {
 // natsFlags are the connection flags of emit and replay.
 type natsFlags struct {
 	url, creds, stream string
-	topo               worker.Topology
+	topo               wabatype.Topology
 }
 
 var natsEnvHelp = []string{
@@ -109,7 +109,7 @@ func (n *natsFlags) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&n.url, "nats-url", or(getenv("NATS_URL"), "nats://127.0.0.1:4222"), "comma-separated NATS server `URL`s [$NATS_URL]")
 	fs.StringVar(&n.creds, "nats-creds", getenv("NATS_CREDS"), "`path` to a NATS .creds file [$NATS_CREDS]")
 	fs.StringVar(&n.stream, "stream", or(getenv("WORKER_STREAM"), "WABA"), "JetStream stream `name` [$WORKER_STREAM]")
-	n.topo = worker.Topology{
+	n.topo = wabatype.Topology{
 		Subject:          getenv("WORKER_SUBJECT"),
 		SucceededSubject: getenv("WORKER_SUCCEEDED_SUBJECT"),
 		FailedSubject:    getenv("WORKER_FAILED_SUBJECT"),
@@ -118,7 +118,7 @@ func (n *natsFlags) register(fs *flag.FlagSet, getenv func(string) string) {
 
 // connect opens a NATS connection for a one-shot command: it fails fast,
 // with the URL in the message, when no server answers.
-func (n *natsFlags) connect(name string) (*nats.Conn, jetstream.JetStream, worker.Topology, error) {
+func (n *natsFlags) connect(name string) (*nats.Conn, jetstream.JetStream, wabatype.Topology, error) {
 	n.topo.Stream = n.stream
 	topo := n.topo.WithDefaults()
 	opts := []nats.Option{nats.Name(name), nats.Timeout(5 * time.Second)}

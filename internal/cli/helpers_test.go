@@ -3,6 +3,7 @@ package cli_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 	"log/slog"
 	"strings"
 	"testing"
@@ -53,7 +54,7 @@ func setup(t *testing.T) *bundle {
 	t.Helper()
 	n := natstest.Start(t)
 	nc, js := n.Connect()
-	if _, err := worker.EnsureStream(t.Context(), js, worker.Topology{}.WithDefaults()); err != nil {
+	if _, err := worker.EnsureStream(t.Context(), js, wabatype.Topology{}.WithDefaults()); err != nil {
 		t.Fatal(err)
 	}
 	b := &bundle{t: t, nats: n, nc: nc, js: js, graph: graphtest.NewTestServer(t, graphtest.DefaultSeed()),

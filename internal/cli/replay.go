@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 	"io"
 	"slices"
 	"sort"
@@ -11,7 +12,6 @@ import (
 	"time"
 
 	"github.com/wabaworker/waba-worker/internal/config"
-	"github.com/wabaworker/waba-worker/internal/emit"
 	"github.com/wabaworker/waba-worker/internal/events"
 	"github.com/wabaworker/waba-worker/internal/logging"
 	"github.com/wabaworker/waba-worker/internal/replay"
@@ -126,7 +126,7 @@ var kinds = []string{events.KindInvalidEvent, events.KindPermanent, events.KindR
 func describeItem(it replay.Item) string {
 	f := it.Failed
 	head := fmt.Sprintf("%-12s seq %d  event %s  WABA %s  %s  %s", it.Action, it.Seq, f.EventID, or(f.WabaID, "(none)"),
-		it.Time.UTC().Format(time.RFC3339), emit.Describe(f.Error))
+		it.Time.UTC().Format(time.RFC3339), wabatype.Describe(f.Error))
 	switch {
 	case it.Action == replay.Replayed:
 		return head + fmt.Sprintf("  -> seq %d", it.ReplaySeq)

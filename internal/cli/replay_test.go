@@ -3,6 +3,7 @@ package cli_test
 import (
 	"context"
 	"fmt"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 	"strings"
 	"testing"
 	"time"
@@ -13,8 +14,6 @@ import (
 	"github.com/wabaworker/waba-worker/internal/events"
 	"github.com/wabaworker/waba-worker/internal/graph"
 	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
-	"github.com/wabaworker/waba-worker/internal/replay"
-	"github.com/wabaworker/waba-worker/internal/worker"
 )
 
 // input is a waba.shared payload with odd spacing: a replay must carry it
@@ -102,7 +101,7 @@ func TestReplayWithinTheWindowIsDeduplicated(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	s := b.failed("evt-1", "501", events.KindPermanent, 200, input("evt-1", "501"))
-	b.publish("waba.shared", []byte("{}"), map[string]string{jetstream.MsgIDHeader: replay.MsgID("evt-1", s)}) // no Replay-Of
+	b.publish("waba.shared", []byte("{}"), map[string]string{jetstream.MsgIDHeader: wabatype.ReplayMsgID("evt-1", s)}) // no Replay-Of
 
 	r := runCLI(t.Context(), b.env, "replay")
 	if r.code != 0 || !strings.Contains(r.stdout, "0 replayed, 1 skipped (1 already replayed)") {
@@ -289,7 +288,7 @@ func TestReplayedEventSucceedsAfterTheCauseIsFixed(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	res, err := emit.Wait(ctx, b.js, worker.Topology{}, "evt-fix", in[1].Sequence)
+	res, err := emit.Wait(ctx, b.js, wabatype.Topology{}, "evt-fix", in[1].Sequence)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 	"io"
 	"log/slog"
 	"net"
@@ -173,11 +174,11 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
-	topo := worker.Topology{}.WithDefaults()
+	topo := wabatype.Topology{}.WithDefaults()
 	if _, err := worker.EnsureStream(ctx, js, topo); err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
-	results := make(chan emit.Result, 64)
+	results := make(chan wabatype.Result, 64)
 	watchCtx, cancelWatch := context.WithCancel(ctx)
 	stopWatch, err := watch(watchCtx, js, topo, log, results)
 	if err != nil {
@@ -321,7 +322,7 @@ func httpAddr(addr string, log *slog.Logger) (string, error) {
 
 // watch logs one line per result published from now on and hands each to
 // results (dropping when nobody reads). stop ends it.
-func watch(ctx context.Context, js jetstream.JetStream, topo worker.Topology, log *slog.Logger, results chan<- emit.Result) (stop func(), err error) {
+func watch(ctx context.Context, js jetstream.JetStream, topo wabatype.Topology, log *slog.Logger, results chan<- wabatype.Result) (stop func(), err error) {
 	cons, err := js.OrderedConsumer(ctx, topo.Stream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{topo.SucceededSubject, topo.FailedSubject},
 		DeliverPolicy:  jetstream.DeliverNewPolicy,
@@ -334,7 +335,7 @@ func watch(ctx context.Context, js jetstream.JetStream, topo worker.Topology, lo
 		if meta, err := msg.Metadata(); err == nil {
 			seq = meta.Sequence.Stream
 		}
-		r, err := emit.DecodeResult(topo, msg.Subject(), seq, msg.Data())
+		r, err := wabatype.DecodeResult(topo, msg.Subject(), seq, msg.Data())
 		if err != nil {
 			log.Warn("unreadable result", "error", err.Error())
 			return
@@ -353,7 +354,7 @@ func watch(ctx context.Context, js jetstream.JetStream, topo worker.Topology, lo
 
 // LogResult writes one line for a result: what was assigned, or the
 // failure's kind, Graph code and subcode, message and trace id.
-func LogResult(log *slog.Logger, r emit.Result) {
+func LogResult(log *slog.Logger, r wabatype.Result) {
 	if s := r.Succeeded; s != nil {
 		log.Info("succeeded", "outcome", "succeeded", "event_id", s.EventID, "waba_id", s.WabaID,
 			"system_user_id", s.SystemUserID, "tasks", s.Tasks, "already_assigned", s.AlreadyAssigned,
@@ -376,7 +377,7 @@ func LogResult(log *slog.Logger, r emit.Result) {
 }
 
 // drain reads results nobody waits for.
-func drain(ctx context.Context, results <-chan emit.Result) {
+func drain(ctx context.Context, results <-chan wabatype.Result) {
 	for {
 		select {
 		case <-results:
@@ -390,7 +391,7 @@ func drain(ctx context.Context, results <-chan emit.Result) {
 // business does not have; with n >= 3 the second WABA is assigned
 // beforehand, to show an already-assigned success. It waits for their
 // results, then says so.
-func runDemo(ctx context.Context, js jetstream.JetStream, topo worker.Topology, emu *graphtest.Server, n int, log *slog.Logger, results <-chan emit.Result) {
+func runDemo(ctx context.Context, js jetstream.JetStream, topo wabatype.Topology, emu *graphtest.Server, n int, log *slog.Logger, results <-chan wabatype.Result) {
 	ids := graphtest.DevWABAIDs()
 	if n >= 3 {
 		_ = emu.Assign(ids[1], graphtest.DevSystemUserID, "MANAGE")
@@ -439,7 +440,7 @@ func runDemo(ctx context.Context, js jetstream.JetStream, topo worker.Topology, 
 	drain(ctx, results)
 }
 
-func printBanner(w io.Writer, env Env, topo worker.Topology, temp bool) {
+func printBanner(w io.Writer, env Env, topo wabatype.Topology, temp bool) {
 	ids := graphtest.DevWABAIDs()
 	store := env.StoreDir
 	if temp {

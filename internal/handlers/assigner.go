@@ -1,8 +1,8 @@
 // Package handlers decides the outcome of one waba.shared event: decode and
 // validate it, resolve the system user, read the WABA's assigned users,
 // assign the missing tasks, verify, and say what should happen next in a
-// small vocabulary (Done, Failed, RetryLater, Paused). It knows nothing of
-// JetStream: the worker maps an Outcome to Ack, TermWithReason or
+// small vocabulary (wabatype's Done, Failed, RetryLater, Paused). It knows
+// nothing of JetStream: the worker maps an Outcome to Ack, TermWithReason or
 // NakWithDelay.
 //
 // Graph calls go through the circuit breaker and are retried in-process with
@@ -25,6 +25,8 @@ import (
 	"github.com/wabaworker/waba-worker/internal/breaker"
 	"github.com/wabaworker/waba-worker/internal/events"
 	"github.com/wabaworker/waba-worker/internal/graph"
+	"github.com/wabaworker/waba-worker/internal/util/timeutil"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 )
 
 // Graph is what the assigner needs of Meta's Graph API; *graph.Client has it.
@@ -112,29 +114,9 @@ func NewAssigner(cfg Config) (*Assigner, error) {
 	return &Assigner{cfg: cfg, users: newUserCache()}, nil
 }
 
-// Message is one delivery of a waba.shared message.
-type Message struct {
-	Data       []byte
-	MsgID      string // the Nats-Msg-Id header, if any
-	StreamSeq  uint64
-	Delivery   int // 1 for the first delivery
-	MaxDeliver int // the last delivery allowed; <= 0 means no limit
-	// Held counts how often this delivery was held through a pause and
-	// handled again (the worker holds the last delivery rather than nak it).
-	Held int
-}
-
-// MaxHolds is how often the last delivery may be held through an open
-// breaker. A breaker that opens again at once after a successful probe is
-// more likely this event's own fault than Graph's: it then fails as
-// retries_exhausted rather than loop.
-const MaxHolds = 3
-
-func (m Message) last() bool { return m.MaxDeliver > 0 && m.Delivery >= m.MaxDeliver }
-
 // job is the state of one delivery being worked.
 type job struct {
-	msg      Message
+	msg      wabatype.Message
 	ev       events.Shared
 	id       string
 	business string
@@ -146,50 +128,63 @@ type job struct {
 
 // Handle works one delivery and returns what should become of it. It never
 // panics on input and never returns without a verdict.
-func (a *Assigner) Handle(ctx context.Context, m Message) Outcome {
+func (a *Assigner) Handle(ctx context.Context, m wabatype.Message) wabatype.Outcome {
+	j, err := a.newJob(m)
+	if err != nil {
+		j.log.Warn("invalid event", "reason", err.Error())
+		return j.finish(a.fail(j, events.KindInvalidEvent, err))
+	}
+	return j.finish(a.work(ctx, j))
+}
+
+// newJob decodes m; the error says why the event is invalid.
+func (a *Assigner) newJob(m wabatype.Message) (*job, error) {
 	ev, err := events.Decode(m.Data)
 	j := &job{msg: m, ev: ev, id: events.EventID(ev.ID, m.MsgID, m.StreamSeq)}
 	j.log = a.cfg.Logger.With("event_id", j.id, "waba_id", ev.WabaID)
-	var out Outcome
-	if err != nil {
-		j.log.Warn("invalid event", "reason", err.Error())
-		out = a.fail(j, events.KindInvalidEvent, err)
-	} else {
-		out = a.work(ctx, j)
-	}
+	return j, err
+}
+
+// finish sets the event's ids on out, for logs and traces.
+func (j *job) finish(out wabatype.Outcome) wabatype.Outcome {
 	out.EventID = j.id
-	if events.IsGraphID(ev.WabaID) {
-		out.WabaID = ev.WabaID
+	if events.IsGraphID(j.ev.WabaID) {
+		out.WabaID = j.ev.WabaID
 	}
 	return out
 }
 
-// work runs a valid event and logs its outcome.
-func (a *Assigner) work(ctx context.Context, j *job) Outcome {
+// plan sets the job's business and the tasks it wants.
+func (a *Assigner) plan(j *job) {
 	j.business = cmp.Or(j.ev.BusinessID, a.cfg.BusinessID)
 	j.tasks = j.ev.Tasks
 	if len(j.tasks) == 0 {
 		j.tasks = a.cfg.Tasks
 	}
+}
+
+// work runs a valid event and logs its outcome.
+func (a *Assigner) work(ctx context.Context, j *job) wabatype.Outcome {
+	a.plan(j)
 	j.bo = a.newBackoff()
 
 	out := a.assign(ctx, j)
 	switch out.Verdict {
-	case Done:
+	case wabatype.Done:
 		j.log.Info("assignment verified", "system_user_id", j.userID, "tasks", j.tasks,
 			"already_assigned", out.Succeeded.AlreadyAssigned, "attempts", j.msg.Delivery)
-	case Failed:
+	case wabatype.Failed:
 		j.log.Warn("assignment failed", append(errAttrs(out.Err), "kind", out.Failed.Error.Kind)...)
-	case RetryLater:
+	case wabatype.RetryLater:
 		j.log.Info("retrying later", append(errAttrs(out.Err), "delay", out.Delay, "delivery", j.msg.Delivery)...)
-	case Paused:
+	case wabatype.Paused:
 		j.log.Warn("graph unavailable, pausing", append(errAttrs(out.Err), "reason", out.Reason.String())...)
 	}
 	return out
 }
 
 // assign runs the steps of the SPEC: resolve, read, assign, verify.
-func (a *Assigner) assign(ctx context.Context, j *job) Outcome {
+func (a *Assigner) assign(ctx context.Context, j *job) wabatype.Outcome {
 	userID, err := a.systemUser(ctx, j)
 	if err != nil {
 		return a.judge(j, err)
@@ -259,7 +254,7 @@ func (a *Assigner) verify(ctx context.Context, j *job) (bool, error) {
 			return false, nil
 		}
 		j.log.Debug("assignment not visible yet", "wait", wait)
-		if err := sleep(ctx, wait); err != nil {
+		if err := timeutil.Sleep(ctx, wait); err != nil {
 			return false, err
 		}
 	}
@@ -288,7 +283,7 @@ func (a *Assigner) call(ctx context.Context, j *job, op func(context.Context) er
 		}
 		wait = max(wait, hint)
 		j.log.Debug("graph call failed, retrying", append(errAttrs(err), "wait", wait)...)
-		if err := sleep(ctx, wait); err != nil {
+		if err := timeutil.Sleep(ctx, wait); err != nil {
 			return err
 		}
 	}
@@ -306,38 +301,35 @@ func (r *retryLater) Error() string {
 func (r *retryLater) Unwrap() error { return r.err }
 
 // judge turns a step's error into an Outcome.
-func (a *Assigner) judge(j *job, err error) Outcome {
+func (a *Assigner) judge(j *job, err error) wabatype.Outcome {
 	var rl *retryLater
 	switch {
 	case errors.As(err, &rl):
-		if j.msg.last() {
+		if j.msg.Last() {
 			return a.fail(j, events.KindRetriesExhausted, err)
 		}
-		return Outcome{Verdict: RetryLater, Delay: rl.after, Err: err}
+		return wabatype.Outcome{Verdict: wabatype.RetryLater, Delay: rl.after, Err: err}
 	case errors.Is(err, breaker.ErrOpen):
-		if j.msg.last() && j.msg.Held >= MaxHolds {
-			return a.fail(j, events.KindRetriesExhausted, err)
-		}
-		return Outcome{Verdict: Paused, Reason: PauseBreaker, Delay: a.cfg.Breaker.OpenTimeout(), Err: err}
+		return wabatype.Outcome{Verdict: wabatype.Paused, Reason: wabatype.PauseBreaker, Delay: a.cfg.Breaker.OpenTimeout(), Err: err}
 	}
 	switch graph.Classify(err) {
 	case graph.ClassCanceled:
 		// The worker is stopping: give the event back at once.
-		return Outcome{Verdict: RetryLater, Err: err}
+		return wabatype.Outcome{Verdict: wabatype.RetryLater, Err: err}
 	case graph.ClassCredentials:
-		return Outcome{Verdict: Paused, Reason: PauseCredentials, Delay: a.cfg.CredentialsDelay, Err: err}
+		return wabatype.Outcome{Verdict: wabatype.Paused, Reason: wabatype.PauseCredentials, Delay: a.cfg.CredentialsDelay, Err: err}
 	case graph.ClassTransient, graph.ClassRateLimited:
 		// Only reachable through a paced wait that outlasts the budget.
-		if j.msg.last() {
+		if j.msg.Last() {
 			return a.fail(j, events.KindRetriesExhausted, err)
 		}
-		return Outcome{Verdict: RetryLater, Delay: max(graph.RetryAfter(err), a.cfg.RetryMax), Err: err}
+		return wabatype.Outcome{Verdict: wabatype.RetryLater, Delay: max(graph.RetryAfter(err), a.cfg.RetryMax), Err: err}
 	}
 	return a.fail(j, events.KindPermanent, err)
 }
 
-func (a *Assigner) succeed(j *job, already bool) Outcome {
-	return Outcome{Verdict: Done, Succeeded: &events.Succeeded{
+func (a *Assigner) succeed(j *job, already bool) wabatype.Outcome {
+	return wabatype.Outcome{Verdict: wabatype.Done, Succeeded: &events.Succeeded{
 		EventID:         j.id,
 		WabaID:          j.ev.WabaID,
 		SystemUserID:    j.userID,
@@ -348,7 +340,7 @@ func (a *Assigner) succeed(j *job, already bool) Outcome {
 	}}
 }
 
-func (a *Assigner) fail(j *job, kind string, err error) Outcome {
+func (a *Assigner) fail(j *job, kind string, err error) wabatype.Outcome {
 	f := &events.Failed{
 		EventID:      j.id,
 		WabaID:       j.ev.WabaID,
@@ -373,20 +365,49 @@ func (a *Assigner) fail(j *job, kind string, err error) Outcome {
 			f.Error.Message = ge.Error()
 		}
 	}
-	return Outcome{Verdict: Failed, Failed: f, Err: err}
+	return wabatype.Outcome{Verdict: wabatype.Failed, Failed: f, Err: err}
 }
 
-// Probe checks that Graph answers and that both tokens are accepted, with
-// the cheap GET /{business-id}/system_users?limit=1. It goes through the
-// breaker, so a successful probe closes a half-open breaker.
-func (a *Assigner) Probe(ctx context.Context) error {
+// Probe asks Graph whether work may resume, with the cheap
+// GET /{business-id}/system_users?limit=1 for each token. It goes through the
+// breaker, so a successful probe closes a half-open breaker. It returns
+// NoPause when both tokens work; else why intake stays paused (the token is
+// rejected, or Graph fails) and the cause.
+func (a *Assigner) Probe(ctx context.Context) (wabatype.PauseReason, error) {
 	for _, admin := range []bool{false, true} {
 		err := a.cfg.Breaker.Do(func() error { return a.cfg.Graph.Probe(ctx, a.cfg.BusinessID, admin) })
-		if err != nil {
-			return err
+		switch {
+		case err == nil:
+		case graph.Classify(err) == graph.ClassCredentials:
+			return wabatype.PauseCredentials, err
+		default:
+			return wabatype.PauseBreaker, err
 		}
 	}
-	return nil
+	return wabatype.NoPause, nil
+}
+
+// Paused reports, without calling Graph, whether Graph calls are refused
+// right now (the breaker is open), and how soon to ask again: a probe would
+// be refused too until the breaker half-opens.
+func (a *Assigner) Paused() (wabatype.PauseReason, time.Duration) {
+	if a.cfg.Breaker.State() != breaker.Open {
+		return wabatype.NoPause, 0
+	}
+	return wabatype.PauseBreaker, min(max(a.cfg.Breaker.OpenTimeout()/20, 10*time.Millisecond), time.Second)
+}
+
+// GiveUp is the outcome of a delivery the consumer stops holding through a
+// pause: a failed event of kind retries_exhausted that names cause.
+func (a *Assigner) GiveUp(m wabatype.Message, cause error) wabatype.Outcome {
+	j, _ := a.newJob(m)
+	a.plan(j)
+	j.userID = a.cfg.SystemUserID
+	if j.userID == "" {
+		j.userID, _ = a.users.get(j.business)
+	}
+	j.log.Warn("assignment failed", append(errAttrs(cause), "kind", events.KindRetriesExhausted)...)
+	return j.finish(a.fail(j, events.KindRetriesExhausted, cause))
 }
 
 func (a *Assigner) newBackoff() *backoff.ExponentialBackOff {
@@ -432,15 +453,4 @@ func unionTasks(held, want []string) []string {
 		}
 	}
 	return out
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

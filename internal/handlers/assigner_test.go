@@ -13,6 +13,7 @@ import (
 	"github.com/wabaworker/waba-worker/internal/graph"
 	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
 	"github.com/wabaworker/waba-worker/internal/handlers"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 )
 
 // testBundle is one test's assigner against its own emulator, over real HTTP.
@@ -52,20 +53,20 @@ func setup(t *testing.T, mod func(*handlers.Config)) *testBundle {
 
 var wabas = graphtest.DevWABAIDs()
 
-func msg(wabaID string, delivery, maxDeliver int) handlers.Message {
+func msg(wabaID string, delivery, maxDeliver int) wabatype.Message {
 	data, _ := json.Marshal(map[string]string{"id": "evt-" + wabaID, "waba_id": wabaID})
-	return handlers.Message{Data: data, StreamSeq: 7, Delivery: delivery, MaxDeliver: maxDeliver}
+	return wabatype.Message{Data: data, StreamSeq: 7, Delivery: delivery, MaxDeliver: maxDeliver}
 }
 
 func TestDone(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
 	out := b.assigner.Handle(t.Context(), msg(wabas[0], 1, 10))
-	if out.Verdict != handlers.Done || out.Succeeded == nil || out.Succeeded.AlreadyAssigned || out.Succeeded.EventID != "evt-"+wabas[0] {
+	if out.Verdict != wabatype.Done || out.Succeeded == nil || out.Succeeded.AlreadyAssigned || out.Succeeded.EventID != "evt-"+wabas[0] {
 		t.Fatalf("got %+v (%v)", out, out.Err)
 	}
 	out = b.assigner.Handle(t.Context(), msg(wabas[0], 1, 10))
-	if out.Verdict != handlers.Done || !out.Succeeded.AlreadyAssigned {
+	if out.Verdict != wabatype.Done || !out.Succeeded.AlreadyAssigned {
 		t.Fatalf("second time: got %+v", out)
 	}
 }
@@ -78,12 +79,12 @@ func TestRateLimitBeyondTheBudgetRetriesLater(t *testing.T) {
 	b := setup(t, nil)
 	b.graph.InjectFault(graph.OpListAssignedUsers, graphtest.Fault{Status: 400, Code: 80008, IsTransient: true, BUCEstimatedMinutes: 2})
 	out := b.assigner.Handle(t.Context(), msg(wabas[0], 1, 10))
-	if out.Verdict != handlers.RetryLater || out.Delay < 119*time.Second {
+	if out.Verdict != wabatype.RetryLater || out.Delay < 119*time.Second {
 		t.Fatalf("got %v after %v, want RetryLater after ~2m (%v)", out.Verdict, out.Delay, out.Err)
 	}
 	calls := b.graph.Count("*")
 	out = b.assigner.Handle(t.Context(), msg(wabas[1], 1, 10))
-	if out.Verdict != handlers.RetryLater || out.Delay < 100*time.Second {
+	if out.Verdict != wabatype.RetryLater || out.Delay < 100*time.Second {
 		t.Fatalf("other event during the pause: %v after %v", out.Verdict, out.Delay)
 	}
 	if n := b.graph.Count("*"); n != calls {
@@ -97,7 +98,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 	b := setup(t, nil)
 	b.graph.InjectFault(graph.OpListAssignedUsers, graphtest.Fault{Status: 429, Code: 4, RetryAfter: "1"})
 	out := b.assigner.Handle(t.Context(), msg(wabas[0], 1, 10))
-	if out.Verdict != handlers.Done {
+	if out.Verdict != wabatype.Done {
 		t.Fatalf("got %v (%v)", out.Verdict, out.Err)
 	}
 	reqs := b.graph.RequestsFor(graph.OpListAssignedUsers)
@@ -116,7 +117,7 @@ func TestBreakerOpensAndPauses(t *testing.T) {
 	b := setup(t, nil)
 	b.graph.SetOutage(graphtest.OutageHTML)
 	out := b.assigner.Handle(t.Context(), msg(wabas[0], 1, 10))
-	if out.Verdict != handlers.Paused || out.Reason != handlers.PauseBreaker || out.Delay != time.Hour {
+	if out.Verdict != wabatype.Paused || out.Reason != wabatype.PauseBreaker || out.Delay != time.Hour {
 		t.Fatalf("got %v %v %v (%v)", out.Verdict, out.Reason, out.Delay, out.Err)
 	}
 	if b.breaker.State() != breaker.Open {
@@ -127,7 +128,7 @@ func TestBreakerOpensAndPauses(t *testing.T) {
 		t.Errorf("%d calls before the breaker opened, want 5", calls)
 	}
 	for i := range 10 {
-		if out := b.assigner.Handle(t.Context(), msg(wabas[i], 1, 10)); out.Verdict != handlers.Paused {
+		if out := b.assigner.Handle(t.Context(), msg(wabas[i], 1, 10)); out.Verdict != wabatype.Paused {
 			t.Fatalf("event %d while open: %v", i, out.Verdict)
 		}
 	}
@@ -142,7 +143,7 @@ func TestPermanentErrorsDoNotOpenTheBreaker(t *testing.T) {
 	b := setup(t, nil)
 	for i := range 8 {
 		out := b.assigner.Handle(t.Context(), msg(fmt.Sprintf("9%d", i), 1, 10)) // not shared: 100/33
-		if out.Verdict != handlers.Failed || out.Failed.Error.Kind != events.KindPermanent || *out.Failed.Error.GraphCode != 100 {
+		if out.Verdict != wabatype.Failed || out.Failed.Error.Kind != events.KindPermanent || *out.Failed.Error.GraphCode != 100 {
 			t.Fatalf("got %+v", out)
 		}
 	}
@@ -156,15 +157,15 @@ func TestRejectedTokenPauses(t *testing.T) {
 	b := setup(t, nil)
 	b.graph.RevokeToken(graphtest.DevAdminToken)
 	out := b.assigner.Handle(t.Context(), msg(wabas[0], 10, 10))
-	if out.Verdict != handlers.Paused || out.Reason != handlers.PauseCredentials {
+	if out.Verdict != wabatype.Paused || out.Reason != wabatype.PauseCredentials {
 		t.Fatalf("got %v %v (%v)", out.Verdict, out.Reason, out.Err)
 	}
-	if err := b.assigner.Probe(t.Context()); graph.Classify(err) != graph.ClassCredentials {
-		t.Errorf("probe with a revoked token: %v", err)
+	if reason, err := b.assigner.Probe(t.Context()); graph.Classify(err) != graph.ClassCredentials || reason != wabatype.PauseCredentials {
+		t.Errorf("probe with a revoked token: %v %v", reason, err)
 	}
 	b.graph.RestoreToken(graphtest.DevAdminToken)
-	if err := b.assigner.Probe(t.Context()); err != nil {
-		t.Errorf("probe after restore: %v", err)
+	if reason, err := b.assigner.Probe(t.Context()); err != nil || reason != wabatype.NoPause {
+		t.Errorf("probe after restore: %v %v", reason, err)
 	}
 }
 
@@ -173,7 +174,7 @@ func TestLastDeliveryExhaustsRetries(t *testing.T) {
 	b := setup(t, func(c *handlers.Config) { c.RetryMaxElapsed = 30 * time.Millisecond })
 	b.graph.InjectFault(graph.OpListAssignedUsers, graphtest.Fault{Code: 2, IsTransient: true, Times: 3})
 	out := b.assigner.Handle(t.Context(), msg(wabas[0], 3, 3))
-	if out.Verdict != handlers.Failed || out.Failed.Error.Kind != events.KindRetriesExhausted || !out.Failed.Error.Retryable || out.Failed.Attempts != 3 {
+	if out.Verdict != wabatype.Failed || out.Failed.Error.Kind != events.KindRetriesExhausted || !out.Failed.Error.Retryable || out.Failed.Attempts != 3 {
 		t.Fatalf("got %+v (%v)", out, out.Err)
 	}
 	if out.Failed.Error.GraphCode == nil || *out.Failed.Error.GraphCode != 2 || out.Failed.Error.FBTraceID == "" {
@@ -181,15 +182,27 @@ func TestLastDeliveryExhaustsRetries(t *testing.T) {
 	}
 }
 
+// The consumer gives up on a last delivery it held too often
+// (worker.Config.MaxHolds): the handler then says retries_exhausted, naming
+// the pause's cause.
 func TestHeldTooOftenExhausts(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
 	b.graph.SetOutage(graphtest.OutageHTML)
 	m := msg(wabas[0], 10, 10)
-	m.Held = handlers.MaxHolds
-	out := b.assigner.Handle(t.Context(), m)
-	if out.Verdict != handlers.Failed || out.Failed.Error.Kind != events.KindRetriesExhausted {
+	paused := b.assigner.Handle(t.Context(), m)
+	if paused.Verdict != wabatype.Paused || paused.Reason != wabatype.PauseBreaker {
+		t.Fatalf("got %v", paused.Verdict)
+	}
+	if reason, _ := b.assigner.Paused(); reason != wabatype.PauseBreaker {
+		t.Errorf("Paused() = %v with the breaker open", reason)
+	}
+	out := b.assigner.GiveUp(m, paused.Err)
+	if out.Verdict != wabatype.Failed || out.Failed.Error.Kind != events.KindRetriesExhausted {
 		t.Fatalf("got %v", out.Verdict)
+	}
+	if out.EventID != "evt-"+wabas[0] || out.WabaID != wabas[0] || out.Failed.SystemUserID == "" || len(out.Failed.Tasks) == 0 {
+		t.Errorf("GiveUp outcome lacks the event's ids: %+v", out.Failed)
 	}
 }
 
@@ -205,7 +218,7 @@ func TestCanceledGivesTheEventBack(t *testing.T) {
 		cancel()
 	}()
 	out := b.assigner.Handle(ctx, msg(wabas[0], 1, 10))
-	if out.Verdict != handlers.RetryLater || out.Delay != 0 {
+	if out.Verdict != wabatype.RetryLater || out.Delay != 0 {
 		t.Fatalf("got %v after %v (%v)", out.Verdict, out.Delay, out.Err)
 	}
 	if b.breaker.State() != breaker.Closed {
@@ -216,8 +229,8 @@ func TestCanceledGivesTheEventBack(t *testing.T) {
 func TestInvalidEventCallsNothing(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
-	out := b.assigner.Handle(t.Context(), handlers.Message{Data: []byte(`{"waba_id": "1/../2"}`), MsgID: "hdr-1", Delivery: 1})
-	if out.Verdict != handlers.Failed || !out.Terminate() || out.Failed.EventID != "hdr-1" || out.Failed.Error.Kind != events.KindInvalidEvent {
+	out := b.assigner.Handle(t.Context(), wabatype.Message{Data: []byte(`{"waba_id": "1/../2"}`), MsgID: "hdr-1", Delivery: 1})
+	if out.Verdict != wabatype.Failed || !out.Terminate() || out.Failed.EventID != "hdr-1" || out.Failed.Error.Kind != events.KindInvalidEvent {
 		t.Fatalf("got %+v", out)
 	}
 	if n := b.graph.Count("*"); n != 0 {
@@ -229,7 +242,7 @@ func TestUnknownSystemUserNameFails(t *testing.T) {
 	t.Parallel()
 	b := setup(t, func(c *handlers.Config) { c.SystemUserID, c.SystemUserName = "", "nobody" })
 	out := b.assigner.Handle(t.Context(), msg(wabas[0], 1, 10))
-	if out.Verdict != handlers.Failed || out.Failed.Error.Kind != events.KindPermanent || !strings.Contains(out.Failed.Error.Message, "SYSTEM_USER_NAME") {
+	if out.Verdict != wabatype.Failed || out.Failed.Error.Kind != events.KindPermanent || !strings.Contains(out.Failed.Error.Message, "SYSTEM_USER_NAME") {
 		t.Fatalf("got %+v", out)
 	}
 }

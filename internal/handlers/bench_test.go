@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 	"strconv"
 	"sync"
 	"testing"
@@ -58,13 +59,13 @@ func BenchmarkHandle(b *testing.B) {
 	for b.Loop() {
 		n++
 		id := strconv.Itoa(102290129340398 + n)
-		m := handlers.Message{
+		m := wabatype.Message{
 			Data:       []byte(`{"id":"evt-` + id + `","waba_id":"` + id + `","business_id":"100200300","tasks":["MANAGE"],"occurred_at":"2026-11-24T12:00:00Z"}`),
 			StreamSeq:  uint64(n),
 			Delivery:   1,
 			MaxDeliver: 10,
 		}
-		if out := a.Handle(ctx, m); out.Verdict != handlers.Done {
+		if out := a.Handle(ctx, m); out.Verdict != wabatype.Done {
 			b.Fatalf("verdict %v: %v", out.Verdict, out.Err)
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"github.com/wabaworker/waba-worker/internal/util/timeutil"
 )
 
 // errPaced is the cause of a retryLater when a rate-limit pause outlasts the
@@ -40,5 +42,5 @@ func (p *pacer) wait(ctx context.Context, elapsed, budget time.Duration) error {
 	if elapsed+d > budget {
 		return &retryLater{err: errPaced, after: d}
 	}
-	return sleep(ctx, d)
+	return timeutil.Sleep(ctx, d)
 }

@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 	"log/slog"
 	"net"
 	"net/http"
@@ -21,7 +22,6 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/wabaworker/waba-worker/internal/breaker"
-	"github.com/wabaworker/waba-worker/internal/handlers"
 	"github.com/wabaworker/waba-worker/internal/worker"
 )
 
@@ -69,7 +69,7 @@ func (s Sources) Check() Report {
 			checks["consumer"] = "unbound"
 		}
 		checks["credentials"] = OK
-		if st.Paused == handlers.PauseCredentials {
+		if st.Paused == wabatype.PauseCredentials {
 			checks["credentials"] = "rejected"
 		}
 	}
@@ -82,9 +82,9 @@ func (s Sources) Check() Report {
 		switch {
 		case state == breaker.Open:
 			checks["breaker"] = "open"
-		case st.Paused == handlers.PauseBreaker && state == breaker.HalfOpen:
+		case st.Paused == wabatype.PauseBreaker && state == breaker.HalfOpen:
 			checks["breaker"] = "half_open"
-		case st.Paused == handlers.PauseBreaker:
+		case st.Paused == wabatype.PauseBreaker:
 			checks["breaker"] = "paused"
 		}
 	}

@@ -3,6 +3,7 @@ package health_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 	"io"
 	"net"
 	"net/http"
@@ -14,7 +15,6 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/wabaworker/waba-worker/internal/breaker"
-	"github.com/wabaworker/waba-worker/internal/handlers"
 	"github.com/wabaworker/waba-worker/internal/health"
 	"github.com/wabaworker/waba-worker/internal/worker"
 )
@@ -47,18 +47,18 @@ func TestCheck(t *testing.T) {
 			false, map[string]string{"nats": "closed"}},
 		{"consumer unbound", health.Sources{NATS: fakeConn(nats.CONNECTED), Worker: fakeWorker{}, Breaker: fakeBreaker(breaker.Closed)},
 			false, map[string]string{"consumer": "unbound"}},
-		{"token rejected", health.Sources{NATS: fakeConn(nats.CONNECTED), Worker: fakeWorker{ConsumerBound: true, Paused: handlers.PauseCredentials}, Breaker: fakeBreaker(breaker.Closed)},
+		{"token rejected", health.Sources{NATS: fakeConn(nats.CONNECTED), Worker: fakeWorker{ConsumerBound: true, Paused: wabatype.PauseCredentials}, Breaker: fakeBreaker(breaker.Closed)},
 			false, map[string]string{"credentials": "rejected"}},
-		{"breaker open", health.Sources{NATS: fakeConn(nats.CONNECTED), Worker: fakeWorker{ConsumerBound: true, Paused: handlers.PauseBreaker}, Breaker: fakeBreaker(breaker.Open)},
+		{"breaker open", health.Sources{NATS: fakeConn(nats.CONNECTED), Worker: fakeWorker{ConsumerBound: true, Paused: wabatype.PauseBreaker}, Breaker: fakeBreaker(breaker.Open)},
 			false, map[string]string{"breaker": "open"}},
 		{"breaker open, intake not paused yet", health.Sources{NATS: fakeConn(nats.CONNECTED), Worker: working, Breaker: fakeBreaker(breaker.Open)},
 			false, map[string]string{"breaker": "open"}},
-		{"breaker half-open, probing", health.Sources{NATS: fakeConn(nats.CONNECTED), Worker: fakeWorker{ConsumerBound: true, Paused: handlers.PauseBreaker}, Breaker: fakeBreaker(breaker.HalfOpen)},
+		{"breaker half-open, probing", health.Sources{NATS: fakeConn(nats.CONNECTED), Worker: fakeWorker{ConsumerBound: true, Paused: wabatype.PauseBreaker}, Breaker: fakeBreaker(breaker.HalfOpen)},
 			false, map[string]string{"breaker": "half_open"}},
 		{"half-open with intake running", health.Sources{NATS: fakeConn(nats.CONNECTED), Worker: working, Breaker: fakeBreaker(breaker.HalfOpen)}, true, nil},
 		{"stopping", health.Sources{NATS: fakeConn(nats.CONNECTED), Worker: working, Breaker: fakeBreaker(breaker.Closed), Stopping: func() bool { return true }},
 			false, map[string]string{"intake": "stopping"}},
-		{"everything wrong", health.Sources{NATS: fakeConn(nats.DISCONNECTED), Worker: fakeWorker{Paused: handlers.PauseCredentials}, Breaker: fakeBreaker(breaker.Open)},
+		{"everything wrong", health.Sources{NATS: fakeConn(nats.DISCONNECTED), Worker: fakeWorker{Paused: wabatype.PauseCredentials}, Breaker: fakeBreaker(breaker.Open)},
 			false, map[string]string{"nats": "disconnected", "consumer": "unbound", "credentials": "rejected", "breaker": "open"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -2,12 +2,12 @@ package metrics_test
 
 import (
 	"context"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/wabaworker/waba-worker/internal/breaker"
-	"github.com/wabaworker/waba-worker/internal/handlers"
 	"github.com/wabaworker/waba-worker/internal/metrics"
 )
 
@@ -75,7 +75,7 @@ func gatheredNames(t *testing.T, m *metrics.Metrics) map[string]bool {
 func fullSources() metrics.Sources {
 	return metrics.Sources{
 		Breaker:       func() breaker.State { return breaker.Closed },
-		Paused:        func() handlers.PauseReason { return handlers.NoPause },
+		Paused:        func() wabatype.PauseReason { return wabatype.NoPause },
 		NATSConnected: func() bool { return true },
 		Ready:         func() bool { return true },
 		Concurrency:   4,

@@ -26,7 +26,7 @@ import (
 	"github.com/wabaworker/waba-worker/internal/breaker"
 	"github.com/wabaworker/waba-worker/internal/events"
 	"github.com/wabaworker/waba-worker/internal/graph"
-	"github.com/wabaworker/waba-worker/internal/handlers"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 )
 
 // Outcomes of an event, the values of the outcome label.
@@ -155,7 +155,7 @@ func (m *Metrics) Handler() http.Handler {
 func (m *Metrics) EventStarted() { m.inFlight.Inc() }
 
 // EventFinished counts a worked delivery by its outcome.
-func (m *Metrics) EventFinished(o handlers.Outcome, d time.Duration) {
+func (m *Metrics) EventFinished(o wabatype.Outcome, d time.Duration) {
 	outcome, kind := OutcomeLabels(o)
 	m.events.WithLabelValues(outcome, kind).Inc()
 	m.eventDuration.WithLabelValues(outcome).Observe(d.Seconds())
@@ -163,11 +163,11 @@ func (m *Metrics) EventFinished(o handlers.Outcome, d time.Duration) {
 }
 
 // OutcomeLabels returns the outcome and kind labels of an outcome.
-func OutcomeLabels(o handlers.Outcome) (outcome, kind string) {
+func OutcomeLabels(o wabatype.Outcome) (outcome, kind string) {
 	switch o.Verdict {
-	case handlers.Done:
+	case wabatype.Done:
 		return OutcomeSucceeded, ""
-	case handlers.Failed:
+	case wabatype.Failed:
 		kind = "other"
 		if o.Failed != nil {
 			for _, k := range errorKinds {
@@ -177,7 +177,7 @@ func OutcomeLabels(o handlers.Outcome) (outcome, kind string) {
 			}
 		}
 		return OutcomeFailed, kind
-	case handlers.Paused:
+	case wabatype.Paused:
 		return OutcomePaused, ""
 	}
 	return OutcomeRetried, ""

@@ -15,29 +15,29 @@ import (
 	"github.com/wabaworker/waba-worker/internal/breaker"
 	"github.com/wabaworker/waba-worker/internal/events"
 	"github.com/wabaworker/waba-worker/internal/graph"
-	"github.com/wabaworker/waba-worker/internal/handlers"
 	"github.com/wabaworker/waba-worker/internal/metrics"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 )
 
 func TestOutcomeLabels(t *testing.T) {
 	t.Parallel()
-	failed := func(kind string) handlers.Outcome {
-		return handlers.Outcome{Verdict: handlers.Failed, Failed: &events.Failed{Error: events.Failure{Kind: kind}}}
+	failed := func(kind string) wabatype.Outcome {
+		return wabatype.Outcome{Verdict: wabatype.Failed, Failed: &events.Failed{Error: events.Failure{Kind: kind}}}
 	}
 	for _, c := range []struct {
 		name          string
-		out           handlers.Outcome
+		out           wabatype.Outcome
 		outcome, kind string
 	}{
-		{"done", handlers.Outcome{Verdict: handlers.Done, Succeeded: &events.Succeeded{}}, "succeeded", ""},
+		{"done", wabatype.Outcome{Verdict: wabatype.Done, Succeeded: &events.Succeeded{}}, "succeeded", ""},
 		{"permanent", failed(events.KindPermanent), "failed", "permanent"},
 		{"invalid", failed(events.KindInvalidEvent), "failed", "invalid_event"},
 		{"exhausted", failed(events.KindRetriesExhausted), "failed", "retries_exhausted"},
 		{"verification", failed(events.KindVerificationFailed), "failed", "verification_failed"},
 		{"unknown kind is bounded", failed("surprise-" + strings.Repeat("x", 40)), "failed", "other"},
-		{"failed without event", handlers.Outcome{Verdict: handlers.Failed}, "failed", "other"},
-		{"retry", handlers.Outcome{Verdict: handlers.RetryLater, Delay: time.Second}, "retried", ""},
-		{"paused", handlers.Outcome{Verdict: handlers.Paused, Reason: handlers.PauseBreaker}, "paused", ""},
+		{"failed without event", wabatype.Outcome{Verdict: wabatype.Failed}, "failed", "other"},
+		{"retry", wabatype.Outcome{Verdict: wabatype.RetryLater, Delay: time.Second}, "retried", ""},
+		{"paused", wabatype.Outcome{Verdict: wabatype.Paused, Reason: wabatype.PauseBreaker}, "paused", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -57,8 +57,8 @@ func TestEventsMoveCountersHistogramAndGauge(t *testing.T) {
 	if got := gauge(t, m, "waba_events_in_flight", nil); got != 2 {
 		t.Fatalf("in flight = %v, want 2", got)
 	}
-	m.EventFinished(handlers.Outcome{Verdict: handlers.Done}, 200*time.Millisecond)
-	m.EventFinished(handlers.Outcome{Verdict: handlers.Failed, Failed: &events.Failed{Error: events.Failure{Kind: events.KindPermanent}}}, 3*time.Second)
+	m.EventFinished(wabatype.Outcome{Verdict: wabatype.Done}, 200*time.Millisecond)
+	m.EventFinished(wabatype.Outcome{Verdict: wabatype.Failed, Failed: &events.Failed{Error: events.Failure{Kind: events.KindPermanent}}}, 3*time.Second)
 	if got := gauge(t, m, "waba_events_in_flight", nil); got != 0 {
 		t.Errorf("in flight = %v, want 0", got)
 	}
@@ -171,7 +171,7 @@ func TestWatchReadsStatesAtScrapeTime(t *testing.T) {
 	var fetches atomic.Int32
 	m.Watch(metrics.Sources{
 		Breaker:       func() breaker.State { return breaker.State(state.Load()) },
-		Paused:        func() handlers.PauseReason { return handlers.PauseReason(paused.Load()) },
+		Paused:        func() wabatype.PauseReason { return wabatype.PauseReason(paused.Load()) },
 		NATSConnected: func() bool { return true },
 		Ready:         func() bool { return false },
 		Concurrency:   16,
@@ -189,7 +189,7 @@ func TestWatchReadsStatesAtScrapeTime(t *testing.T) {
 			t.Errorf("breaker %v: waba_breaker_state = %v, want %v", c.state, got, c.want)
 		}
 	}
-	paused.Store(int32(handlers.PauseCredentials))
+	paused.Store(int32(wabatype.PauseCredentials))
 	if got := gauge(t, m, "waba_intake_paused", map[string]string{"reason": "credentials_rejected"}); got != 1 {
 		t.Errorf("paused credentials = %v", got)
 	}

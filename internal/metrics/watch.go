@@ -2,13 +2,13 @@ package metrics
 
 import (
 	"context"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wabaworker/waba-worker/internal/breaker"
-	"github.com/wabaworker/waba-worker/internal/handlers"
 )
 
 // Sources are the states read at scrape time. Each field may be nil: its
@@ -17,7 +17,7 @@ type Sources struct {
 	// Breaker gives waba_breaker_state (0 closed, 1 half-open, 2 open).
 	Breaker func() breaker.State
 	// Paused gives waba_intake_paused{reason}.
-	Paused func() handlers.PauseReason
+	Paused func() wabatype.PauseReason
 	// NATSConnected gives waba_nats_connected.
 	NATSConnected func() bool
 	// Ready gives waba_ready, what /readyz answers.
@@ -53,7 +53,7 @@ func (m *Metrics) Watch(s Sources) {
 		}, func() float64 { return breakerStates[s.Breaker()] }))
 	}
 	if s.Paused != nil {
-		for _, r := range []handlers.PauseReason{handlers.PauseBreaker, handlers.PauseCredentials} {
+		for _, r := range []wabatype.PauseReason{wabatype.PauseBreaker, wabatype.PauseCredentials} {
 			m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name:        "waba_intake_paused",
 				Help:        "1 while the worker takes no new events, by reason: breaker_open (Graph failing) or credentials_rejected (Graph rejects the token).",

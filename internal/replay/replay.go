@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 	"slices"
 	"strconv"
 	"time"
@@ -23,17 +24,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wabaworker/waba-worker/internal/events"
-	"github.com/wabaworker/waba-worker/internal/worker"
 )
-
-// HeaderReplayOf names the stream sequence of the failed event a replayed
-// input comes from.
-const HeaderReplayOf = worker.ReplayOfHeader
-
-// MsgID is the Nats-Msg-Id of the replay of failure failedSeq of eventID.
-func MsgID(eventID string, failedSeq uint64) string {
-	return eventID + ".replay." + strconv.FormatUint(failedSeq, 10)
-}
 
 // Filter selects failed events. The zero Filter selects every one.
 type Filter struct {
@@ -46,7 +37,7 @@ type Filter struct {
 
 // Options configure a Run.
 type Options struct {
-	Topology worker.Topology // the SPEC's names by default
+	Topology wabatype.Topology // wabatype's default names when empty
 	Filter   Filter
 	DryRun   bool // list what would be replayed, publish nothing
 	// Report, if set, is called once per matching failed event, in stream
@@ -194,7 +185,7 @@ func (f Filter) selects(ev events.Failed) bool {
 // scanStream reads the window once: failed and succeeded events in full, the
 // input's headers for Replay-Of. It stops at the stream's last sequence as
 // it was when the scan began, so replays it publishes are not read back.
-func scanStream(ctx context.Context, js jetstream.JetStream, topo worker.Topology, o Options, sum *Summary) (*scan, error) {
+func scanStream(ctx context.Context, js jetstream.JetStream, topo wabatype.Topology, o Options, sum *Summary) (*scan, error) {
 	sc := &scan{lastSucceeded: map[string]uint64{}, replays: map[uint64]uint64{}, lastFailure: map[string]uint64{}}
 	stream, err := js.Stream(ctx, topo.Stream)
 	if err != nil {
@@ -258,10 +249,10 @@ func scanStream(ctx context.Context, js jetstream.JetStream, topo worker.Topolog
 	return sc, nil
 }
 
-func (sc *scan) add(topo worker.Topology, msg jetstream.Msg, seq uint64, ts time.Time) {
+func (sc *scan) add(topo wabatype.Topology, msg jetstream.Msg, seq uint64, ts time.Time) {
 	switch msg.Subject() {
 	case topo.Subject:
-		if v := msg.Headers().Get(HeaderReplayOf); v != "" {
+		if v := msg.Headers().Get(wabatype.HeaderReplayOf); v != "" {
 			if n, err := strconv.ParseUint(v, 10, 64); err == nil && sc.replays[n] == 0 {
 				sc.replays[n] = seq
 			}
@@ -287,13 +278,13 @@ func (sc *scan) add(topo worker.Topology, msg jetstream.Msg, seq uint64, ts time
 
 // publish republishes the failed event's input. dup reports that JetStream
 // dropped it as a duplicate of an earlier replay (within the window).
-func publish(ctx context.Context, js jetstream.JetStream, topo worker.Topology, fl failure) (seq uint64, dup bool, err error) {
-	id := MsgID(fl.ev.EventID, fl.seq)
+func publish(ctx context.Context, js jetstream.JetStream, topo wabatype.Topology, fl failure) (seq uint64, dup bool, err error) {
+	id := wabatype.ReplayMsgID(fl.ev.EventID, fl.seq)
 	if fl.ev.EventID == "" {
-		id = MsgID("seq-"+strconv.FormatUint(fl.seq, 10), fl.seq)
+		id = wabatype.ReplayMsgID("seq-"+strconv.FormatUint(fl.seq, 10), fl.seq)
 	}
 	msg := &nats.Msg{Subject: topo.Subject, Data: fl.ev.Replayable(), Header: nats.Header{}}
-	msg.Header.Set(HeaderReplayOf, strconv.FormatUint(fl.seq, 10))
+	msg.Header.Set(wabatype.HeaderReplayOf, strconv.FormatUint(fl.seq, 10))
 	ack, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(topo.Stream))
 	if err != nil {
 		return 0, false, fmt.Errorf("replay failed event at seq %d (event %s): %w", fl.seq, fl.ev.EventID, err)

@@ -3,6 +3,7 @@ package replay_test
 import (
 	"errors"
 	"fmt"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 	"testing"
 	"time"
 
@@ -54,7 +55,7 @@ func TestRunProgressAndEmptyStream(t *testing.T) {
 	t.Parallel()
 	n := natstest.Start(t)
 	_, js := n.Connect()
-	topo := worker.Topology{}.WithDefaults()
+	topo := wabatype.Topology{}.WithDefaults()
 	if _, err := worker.EnsureStream(t.Context(), js, topo); err != nil {
 		t.Fatal(err)
 	}
@@ -77,12 +78,7 @@ func TestRunProgressAndEmptyStream(t *testing.T) {
 		t.Errorf("summary %+v; progress %d calls, last %d/%d", sum, calls, last, total)
 	}
 
-	if _, err := replay.Run(t.Context(), js, replay.Options{Topology: worker.Topology{Stream: "NOPE"}}); !errors.Is(err, jetstream.ErrStreamNotFound) {
+	if _, err := replay.Run(t.Context(), js, replay.Options{Topology: wabatype.Topology{Stream: "NOPE"}}); !errors.Is(err, jetstream.ErrStreamNotFound) {
 		t.Errorf("missing stream: %v", err)
 	}
-}
-
-func ExampleMsgID() {
-	fmt.Println(replay.MsgID("evt-7f3c", 1234))
-	// Output: evt-7f3c.replay.1234
 }

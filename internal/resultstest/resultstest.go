@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,13 +15,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wabaworker/waba-worker/internal/events"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 	"github.com/wabaworker/waba-worker/schemas"
 )
 
-// Subjects of the results (the SPEC's defaults).
+// Subjects of the results (wabatype's defaults).
 const (
-	SucceededSubject = "waba.assignment.succeeded"
-	FailedSubject    = "waba.assignment.failed"
+	SucceededSubject = wabatype.DefaultSucceededSubject
+	FailedSubject    = wabatype.DefaultFailedSubject
 )
 
 // Collector holds every result seen so far. Its methods are safe for
@@ -70,8 +70,11 @@ func (c *Collector) add(msg jetstream.Msg) {
 		ID string `json:"event_id"`
 	}
 	_ = json.Unmarshal(msg.Data(), &eventID)
-	outcome := strings.TrimPrefix(msg.Subject(), "waba.assignment.")
-	if !validResultID(msgID, eventID.ID, outcome) {
+	outcome := wabatype.OutcomeFailed
+	if msg.Subject() == SucceededSubject {
+		outcome = wabatype.OutcomeSucceeded
+	}
+	if !wabatype.ValidResultMsgID(msgID, eventID.ID, outcome) {
 		c.t.Errorf("result on %s has Nats-Msg-Id %q, want %q (or %s.replay.<seq>.%s)", msg.Subject(), msgID, eventID.ID+"."+outcome, eventID.ID, outcome)
 	}
 	switch msg.Subject() {
@@ -94,20 +97,6 @@ func (c *Collector) add(msg jetstream.Msg) {
 		}
 		c.failed[f.EventID] = append(c.failed[f.EventID], f)
 	}
-}
-
-// validResultID reports whether msgID is <event>.<outcome> or, for the result
-// of a replayed input, <event>.replay.<seq>.<outcome>.
-func validResultID(msgID, event, outcome string) bool {
-	if msgID == event+"."+outcome {
-		return true
-	}
-	seq, ok := strings.CutPrefix(msgID, event+".replay.")
-	if !ok {
-		return false
-	}
-	seq, ok = strings.CutSuffix(seq, "."+outcome)
-	return ok && seq != "" && !strings.Contains(seq, ".")
 }
 
 // Count is the number of events with at least one result.

@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"context"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -9,8 +10,6 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
-
-	"github.com/wabaworker/waba-worker/internal/handlers"
 )
 
 // TracerName names the worker's tracer.
@@ -78,7 +77,7 @@ func Extract(ctx context.Context, h nats.Header) context.Context {
 // child of the traceparent in its headers (a new trace without one). It
 // names the delivery; EndEvent adds the event's ids from the outcome, so the
 // input is decoded once, by the handler.
-func StartEvent(ctx context.Context, tr trace.Tracer, h nats.Header, subject string, m handlers.Message) (context.Context, trace.Span) {
+func StartEvent(ctx context.Context, tr trace.Tracer, h nats.Header, subject string, m wabatype.Message) (context.Context, trace.Span) {
 	return tr.Start(Extract(ctx, h), "process "+subject,
 		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
 			attribute.String("messaging.system", "nats"),
@@ -92,7 +91,7 @@ func StartEvent(ctx context.Context, tr trace.Tracer, h nats.Header, subject str
 // EndEvent records the outcome of a delivery on its span (it does not end
 // it): the outcome as the metrics name it, and for a failed event its kind,
 // Graph code and fbtrace_id, with an error status.
-func EndEvent(span trace.Span, out handlers.Outcome) {
+func EndEvent(span trace.Span, out wabatype.Outcome) {
 	if !span.IsRecording() {
 		return
 	}
@@ -102,13 +101,13 @@ func EndEvent(span trace.Span, out handlers.Outcome) {
 		span.SetAttributes(attribute.String("waba_id", out.WabaID))
 	}
 	switch out.Verdict {
-	case handlers.Done:
+	case wabatype.Done:
 		span.SetAttributes(attribute.String("waba.outcome", "succeeded"))
 		if s := out.Succeeded; s != nil {
 			span.SetAttributes(attribute.Bool("waba.already_assigned", s.AlreadyAssigned),
 				attribute.String("waba.system_user_id", s.SystemUserID))
 		}
-	case handlers.Failed:
+	case wabatype.Failed:
 		span.SetAttributes(attribute.String("waba.outcome", "failed"))
 		kind := "unknown"
 		if f := out.Failed; f != nil {
@@ -125,15 +124,15 @@ func EndEvent(span trace.Span, out handlers.Outcome) {
 			}
 		}
 		span.SetStatus(codes.Error, kind)
-	case handlers.RetryLater:
+	case wabatype.RetryLater:
 		span.SetAttributes(attribute.String("waba.outcome", "retried"),
 			attribute.Float64("waba.retry_delay_seconds", out.Delay.Seconds()))
-	case handlers.Paused:
+	case wabatype.Paused:
 		span.SetAttributes(attribute.String("waba.outcome", "paused"),
 			attribute.String("waba.pause_reason", out.Reason.String()))
 	}
 	if out.Err != nil {
-		// handlers.Outcome.Err never holds a secret: Graph errors are
+		// wabatype.Outcome.Err never holds a secret: Graph errors are
 		// scrubbed by internal/graph.
 		span.RecordError(out.Err)
 	}

@@ -19,8 +19,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/wabaworker/waba-worker/internal/events"
-	"github.com/wabaworker/waba-worker/internal/handlers"
 	"github.com/wabaworker/waba-worker/internal/tracing"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 )
 
 const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -62,10 +62,10 @@ func TestInjectWithoutSpanWritesNothing(t *testing.T) {
 func TestEventSpanContinuesTheInputTrace(t *testing.T) {
 	t.Parallel()
 	tp, exp := recorder(t)
-	m := handlers.Message{Data: []byte(`{"id":"evt-9","waba_id":"102290129340398"}`), StreamSeq: 7, Delivery: 2}
+	m := wabatype.Message{Data: []byte(`{"id":"evt-9","waba_id":"102290129340398"}`), StreamSeq: 7, Delivery: 2}
 	ctx, span := tracing.StartEvent(context.Background(), tp.Tracer("t"), nats.Header{"traceparent": {parent}}, "waba.shared", m)
 	code := 200
-	tracing.EndEvent(span, handlers.Outcome{EventID: "evt-9", WabaID: "102290129340398", Verdict: handlers.Failed, Failed: &events.Failed{Error: events.Failure{Kind: events.KindPermanent, GraphCode: &code, FBTraceID: "AbC"}}})
+	tracing.EndEvent(span, wabatype.Outcome{EventID: "evt-9", WabaID: "102290129340398", Verdict: wabatype.Failed, Failed: &events.Failed{Error: events.Failure{Kind: events.KindPermanent, GraphCode: &code, FBTraceID: "AbC"}}})
 	out := nats.Header{}
 	tracing.Inject(ctx, out)
 	span.End()
@@ -98,8 +98,8 @@ func TestEventSpanOmitsAWabaIDThatIsNotOne(t *testing.T) {
 	t.Parallel()
 	tp, exp := recorder(t)
 	_, span := tracing.StartEvent(context.Background(), tp.Tracer("t"), nil, "waba.shared",
-		handlers.Message{Data: []byte(`{"waba_id":"not digits at all"}`), MsgID: "evt-x", StreamSeq: 3})
-	tracing.EndEvent(span, handlers.Outcome{Verdict: handlers.RetryLater, EventID: "evt-x"})
+		wabatype.Message{Data: []byte(`{"waba_id":"not digits at all"}`), MsgID: "evt-x", StreamSeq: 3})
+	tracing.EndEvent(span, wabatype.Outcome{Verdict: wabatype.RetryLater, EventID: "evt-x"})
 	span.End()
 	attrs := attrMap(exp.GetSpans()[0].Attributes)
 	if _, ok := attrs["waba_id"]; ok {

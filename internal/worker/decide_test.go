@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/wabaworker/waba-worker/internal/events"
-	"github.com/wabaworker/waba-worker/internal/handlers"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 )
 
 // The mapping from the handler's vocabulary to JetStream's.
@@ -14,21 +14,21 @@ func TestDecide(t *testing.T) {
 	failed := func(kind string) *events.Failed { return &events.Failed{Error: events.Failure{Kind: kind}} }
 	cases := []struct {
 		name    string
-		out     handlers.Outcome
+		out     wabatype.Outcome
 		publish bool
 		act     ackAction
 		delay   time.Duration
 	}{
-		{"done", handlers.Outcome{Verdict: handlers.Done, Succeeded: &events.Succeeded{}}, true, actAck, 0},
-		{"permanent", handlers.Outcome{Verdict: handlers.Failed, Failed: failed(events.KindPermanent)}, true, actAck, 0},
-		{"verification failed", handlers.Outcome{Verdict: handlers.Failed, Failed: failed(events.KindVerificationFailed)}, true, actAck, 0},
-		{"retries exhausted", handlers.Outcome{Verdict: handlers.Failed, Failed: failed(events.KindRetriesExhausted)}, true, actAck, 0},
-		{"invalid event", handlers.Outcome{Verdict: handlers.Failed, Failed: failed(events.KindInvalidEvent)}, true, actTerm, 0},
-		{"retry later", handlers.Outcome{Verdict: handlers.RetryLater, Delay: 30 * time.Second}, false, actNak, 30 * time.Second},
-		{"stopping", handlers.Outcome{Verdict: handlers.RetryLater}, false, actNak, 0},
-		{"breaker open", handlers.Outcome{Verdict: handlers.Paused, Reason: handlers.PauseBreaker, Delay: time.Minute}, false, actNak, time.Minute},
-		{"credentials", handlers.Outcome{Verdict: handlers.Paused, Reason: handlers.PauseCredentials, Delay: 5 * time.Second}, false, actNak, 5 * time.Second},
-		{"unknown verdict", handlers.Outcome{}, false, actNak, 0},
+		{"done", wabatype.Outcome{Verdict: wabatype.Done, Succeeded: &events.Succeeded{}}, true, actAck, 0},
+		{"permanent", wabatype.Outcome{Verdict: wabatype.Failed, Failed: failed(events.KindPermanent)}, true, actAck, 0},
+		{"verification failed", wabatype.Outcome{Verdict: wabatype.Failed, Failed: failed(events.KindVerificationFailed)}, true, actAck, 0},
+		{"retries exhausted", wabatype.Outcome{Verdict: wabatype.Failed, Failed: failed(events.KindRetriesExhausted)}, true, actAck, 0},
+		{"invalid event", wabatype.Outcome{Verdict: wabatype.Failed, Failed: failed(events.KindInvalidEvent)}, true, actTerm, 0},
+		{"retry later", wabatype.Outcome{Verdict: wabatype.RetryLater, Delay: 30 * time.Second}, false, actNak, 30 * time.Second},
+		{"stopping", wabatype.Outcome{Verdict: wabatype.RetryLater}, false, actNak, 0},
+		{"breaker open", wabatype.Outcome{Verdict: wabatype.Paused, Reason: wabatype.PauseBreaker, Delay: time.Minute}, false, actNak, time.Minute},
+		{"credentials", wabatype.Outcome{Verdict: wabatype.Paused, Reason: wabatype.PauseCredentials, Delay: 5 * time.Second}, false, actNak, 5 * time.Second},
+		{"unknown verdict", wabatype.Outcome{}, false, actNak, 0},
 	}
 	for _, c := range cases {
 		publish, act, delay := decide(c.out)

@@ -2,10 +2,9 @@ package worker
 
 import (
 	"context"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 	"sync"
 	"time"
-
-	"github.com/wabaworker/waba-worker/internal/handlers"
 )
 
 // gate says whether the worker may take new events. It closes while Graph
@@ -13,7 +12,7 @@ import (
 // a probe succeeds.
 type gate struct {
 	mu     sync.Mutex
-	reason handlers.PauseReason // NoPause while open
+	reason wabatype.PauseReason // NoPause while open
 	since  time.Time            // when the current reason began
 	open   chan struct{}        // closed while the gate is open
 	paused chan struct{}        // closed while the gate is shut
@@ -26,13 +25,13 @@ func newGate() *gate {
 }
 
 // pause shuts the gate for reason; it reports whether the reason is new.
-func (g *gate) pause(r handlers.PauseReason) bool {
+func (g *gate) pause(r wabatype.PauseReason) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.reason == r {
 		return false
 	}
-	if g.reason == handlers.NoPause {
+	if g.reason == wabatype.NoPause {
 		g.open = make(chan struct{})
 		close(g.paused)
 	}
@@ -44,17 +43,17 @@ func (g *gate) pause(r handlers.PauseReason) bool {
 func (g *gate) resume() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.reason == handlers.NoPause {
+	if g.reason == wabatype.NoPause {
 		return false
 	}
-	g.reason = handlers.NoPause
+	g.reason = wabatype.NoPause
 	g.paused = make(chan struct{})
 	close(g.open)
 	return true
 }
 
 // state returns the pause reason (NoPause when open) and when it began.
-func (g *gate) state() (handlers.PauseReason, time.Time) {
+func (g *gate) state() (wabatype.PauseReason, time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.reason, g.since

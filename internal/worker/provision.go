@@ -8,44 +8,23 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 )
 
 // DuplicateWindow is the stream's duplicate window when the worker creates
 // it: a result republished after a crash (same Nats-Msg-Id) within it is
-// dropped by JetStream. The SPEC asks for at least 10 minutes; an hour also
-// covers a worker that stays down for a while before redelivery.
+// dropped by JetStream. README ("NATS JetStream") asks for at least 10
+// minutes; an hour also covers a worker that stays down for a while before
+// redelivery.
 const DuplicateWindow = time.Hour
 
-// Topology names the stream, consumer and subjects.
-type Topology struct {
-	Stream           string // Defaults to WABA.
-	Consumer         string // Defaults to waba-assigner.
-	Subject          string // Defaults to waba.shared.
-	SucceededSubject string // Defaults to waba.assignment.succeeded.
-	FailedSubject    string // Defaults to waba.assignment.failed.
-}
-
-// WithDefaults fills the SPEC's names into empty fields.
-func (t Topology) WithDefaults() Topology {
-	def := func(s *string, v string) {
-		if *s == "" {
-			*s = v
-		}
-	}
-	def(&t.Stream, "WABA")
-	def(&t.Consumer, "waba-assigner")
-	def(&t.Subject, "waba.shared")
-	def(&t.SucceededSubject, "waba.assignment.succeeded")
-	def(&t.FailedSubject, "waba.assignment.failed")
-	return t
-}
-
 // StreamConfig is the stream the worker creates when it is missing.
-func (t Topology) StreamConfig() jetstream.StreamConfig {
+func StreamConfig(t wabatype.Topology) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:        t.Stream,
 		Description: "waba-worker: shared WABAs in, assignment results out",
-		Subjects:    []string{t.Subject, t.SucceededSubject, t.FailedSubject},
+		Subjects:    t.Subjects(),
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,
 		Duplicates:  DuplicateWindow,
@@ -53,7 +32,7 @@ func (t Topology) StreamConfig() jetstream.StreamConfig {
 }
 
 // ConsumerConfig is the durable pull consumer the worker creates or updates.
-func (t Topology) ConsumerConfig(concurrency, maxDeliver int, ackWait time.Duration) jetstream.ConsumerConfig {
+func ConsumerConfig(t wabatype.Topology, concurrency, maxDeliver int, ackWait time.Duration) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
 		Durable:       t.Consumer,
 		Description:   "waba-worker: assigns the system user to shared WABAs",
@@ -72,10 +51,10 @@ func (t Topology) ConsumerConfig(concurrency, maxDeliver int, ackWait time.Durat
 // existing stream is never changed; when it does not capture the input and
 // result subjects an error says so (results are published to this stream,
 // and the input is acked only after their PubAck).
-func EnsureStream(ctx context.Context, js jetstream.JetStream, t Topology) (jetstream.Stream, error) {
+func EnsureStream(ctx context.Context, js jetstream.JetStream, t wabatype.Topology) (jetstream.Stream, error) {
 	s, err := js.Stream(ctx, t.Stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		s, err = js.CreateStream(ctx, t.StreamConfig())
+		s, err = js.CreateStream(ctx, StreamConfig(t))
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			s, err = js.Stream(ctx, t.Stream) // another replica won the race
 		}
@@ -84,7 +63,7 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, t Topology) (jets
 		return nil, fmt.Errorf("stream %s: %w", t.Stream, err)
 	}
 	subj := s.CachedInfo().Config.Subjects
-	for _, want := range []string{t.Subject, t.SucceededSubject, t.FailedSubject} {
+	for _, want := range t.Subjects() {
 		if !captures(subj, want) {
 			return nil, fmt.Errorf("stream %s exists but does not capture subject %s (its subjects: %v); the worker never changes an existing stream", t.Stream, want, subj)
 		}

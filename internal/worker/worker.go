@@ -1,16 +1,24 @@
-// Package worker is the JetStream side of waba-worker: it provisions the
-// stream and durable pull consumer, pulls no more messages than it has free
-// slots, runs each through a Handler, publishes the result with a
-// Nats-Msg-Id and waits for its PubAck, and only then acks the input.
+// Package worker is the consumer of waba-worker: it owns intake. It
+// provisions the stream and durable pull consumer, pulls no more messages
+// than it has free slots, runs each through a Handler, publishes the result
+// with a Nats-Msg-Id and waits for its PubAck, and only then acks the input.
 //
-// It maps the handler's vocabulary to JetStream's: Done and Failed become a
-// published result then Ack (TermWithReason for an invalid event),
-// RetryLater becomes NakWithDelay, Paused shuts the intake gate until a probe
-// of Graph succeeds. A stop (ctx) ends intake at once and lets work in
-// flight finish within ShutdownTimeout; what cannot finish is nak'd.
+// It maps the handler's vocabulary (internal/wabatype) to JetStream's: Done
+// and Failed become a published result then Ack (TermWithReason for an
+// invalid event), RetryLater becomes NakWithDelay, Paused shuts the intake
+// gate until a probe succeeds. While the gate is shut nothing is pulled;
+// the last delivery of an event is held rather than nak'd, so that an
+// outage does not use up the event. A stop (ctx) ends intake at once and
+// lets work in flight finish within ShutdownTimeout; what cannot finish is
+// nak'd.
+//
+// It knows Graph only through the Handler: whether work is refused right now
+// (Paused), whether it may resume (Probe), and the outcome of an event it
+// stops holding (GiveUp).
 package worker
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,33 +34,46 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
-	"github.com/wabaworker/waba-worker/internal/breaker"
-	"github.com/wabaworker/waba-worker/internal/events"
-	"github.com/wabaworker/waba-worker/internal/graph"
-	"github.com/wabaworker/waba-worker/internal/handlers"
 	"github.com/wabaworker/waba-worker/internal/tracing"
+	"github.com/wabaworker/waba-worker/internal/util/textutil"
+	"github.com/wabaworker/waba-worker/internal/util/timeutil"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 )
 
-// Handler works one delivery; *handlers.Assigner is one.
+// Handler works deliveries and tells the consumer what the outside world
+// (Graph) allows; *handlers.Assigner is one. Its methods are called
+// concurrently.
 type Handler interface {
-	Handle(ctx context.Context, m handlers.Message) handlers.Outcome
-	// Probe checks that Graph answers and accepts the tokens.
-	Probe(ctx context.Context) error
+	// Handle works one delivery and says what should become of it.
+	Handle(ctx context.Context, m wabatype.Message) wabatype.Outcome
+	// Paused reports, without any I/O, whether work is refused right now
+	// (the breaker is open) and how soon to ask again; NoPause otherwise.
+	// Nothing is pulled, and no probe is sent, while it says so.
+	Paused() (reason wabatype.PauseReason, recheck time.Duration)
+	// Probe asks whether work may resume: NoPause and nil when it may,
+	// else why intake stays paused and the cause.
+	Probe(ctx context.Context) (wabatype.PauseReason, error)
+	// GiveUp is the outcome of a last delivery that the consumer stops
+	// holding through a pause: a failed event (retries_exhausted) naming
+	// cause.
+	GiveUp(m wabatype.Message, cause error) wabatype.Outcome
 }
 
 // Observer is told about each event, for metrics. Its methods must be quick.
 type Observer interface {
 	EventStarted()
-	EventFinished(o handlers.Outcome, d time.Duration)
+	EventFinished(o wabatype.Outcome, d time.Duration)
 }
 
-// Config configures a Worker.
+// Config configures a Worker. A zero field takes its value from
+// DefaultConfig.
 type Config struct {
-	Topology
+	wabatype.Topology
 
-	// Provision creates the stream if it is missing and creates or updates
-	// the consumer. Defaults to false here; the command line's default is true.
-	Provision bool
+	// BindOnly binds to the stream and consumer as they are. Defaults to
+	// false: the worker creates the stream if it is missing and creates or
+	// updates the consumer.
+	BindOnly bool
 	// Concurrency is how many events are worked at once. Defaults to 16.
 	Concurrency int
 	// MaxDeliver is the consumer's MaxDeliver. Defaults to 10.
@@ -65,12 +86,17 @@ type Config struct {
 	// FetchWait is how long one pull request waits for messages; a stop or a
 	// pause takes effect within it. Defaults to 2s.
 	FetchWait time.Duration
-	// ProbeInterval is how often Graph is probed while the token is
-	// rejected. Defaults to 5s.
+	// ProbeInterval is how often the handler is probed while paused (the
+	// token is rejected, or a probe failed without opening the breaker).
+	// Defaults to 5s.
 	ProbeInterval time.Duration
+	// MaxHolds is how often the last delivery of an event may be held
+	// through a breaker pause. A breaker that opens again at once after a
+	// successful probe is more likely this event's own fault than Graph's:
+	// the event then fails as retries_exhausted (Handler.GiveUp) rather
+	// than loop. Defaults to 3.
+	MaxHolds int
 
-	// Breaker, when set, is watched: while it is open no message is pulled.
-	Breaker *breaker.Breaker
 	// Logger defaults to one that discards.
 	Logger *slog.Logger
 	// Observer defaults to none.
@@ -81,29 +107,47 @@ type Config struct {
 	TracerProvider trace.TracerProvider
 }
 
+// DefaultConfig is the configuration of a Worker whose Config leaves every
+// field zero: the names of wabatype's defaults, and the defaults of
+// `worker run`'s settings that the consumer owns.
+func DefaultConfig() Config {
+	return Config{
+		Topology:        wabatype.Topology{}.WithDefaults(),
+		Concurrency:     16,
+		MaxDeliver:      10,
+		AckWait:         60 * time.Second,
+		ShutdownTimeout: 30 * time.Second,
+		FetchWait:       2 * time.Second,
+		ProbeInterval:   5 * time.Second,
+		MaxHolds:        3,
+	}
+}
+
 func (c Config) withDefaults() Config {
+	d := DefaultConfig()
 	c.Topology = c.Topology.WithDefaults()
 	if c.Concurrency <= 0 {
-		c.Concurrency = 16
+		c.Concurrency = d.Concurrency
 	}
 	if c.MaxDeliver == 0 {
-		c.MaxDeliver = 10
+		c.MaxDeliver = d.MaxDeliver
 	}
 	if c.AckWait <= 0 {
-		c.AckWait = 60 * time.Second
+		c.AckWait = d.AckWait
 	}
 	if c.ShutdownTimeout <= 0 {
-		c.ShutdownTimeout = 30 * time.Second
+		c.ShutdownTimeout = d.ShutdownTimeout
 	}
 	if c.FetchWait <= 0 {
-		c.FetchWait = 2 * time.Second
+		c.FetchWait = d.FetchWait
 	}
 	if c.ProbeInterval <= 0 {
-		c.ProbeInterval = 5 * time.Second
+		c.ProbeInterval = d.ProbeInterval
 	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
+	if c.MaxHolds <= 0 {
+		c.MaxHolds = d.MaxHolds
 	}
+	c.Logger = cmp.Or(c.Logger, slog.New(slog.DiscardHandler))
 	if c.Observer == nil {
 		c.Observer = nopObserver{}
 	}
@@ -116,7 +160,7 @@ func (c Config) withDefaults() Config {
 type nopObserver struct{}
 
 func (nopObserver) EventStarted()                                 {}
-func (nopObserver) EventFinished(handlers.Outcome, time.Duration) {}
+func (nopObserver) EventFinished(wabatype.Outcome, time.Duration) {}
 
 // Worker consumes waba.shared events. Create it with New and start it with Run.
 type Worker struct {
@@ -148,7 +192,7 @@ func New(js jetstream.JetStream, h Handler, cfg Config) (*Worker, error) {
 // Status is what readiness needs to know.
 type Status struct {
 	ConsumerBound bool
-	Paused        handlers.PauseReason // NoPause when taking events
+	Paused        wabatype.PauseReason // NoPause when taking events
 	PausedSince   time.Time
 	InFlight      int
 }
@@ -199,13 +243,12 @@ const pullers = 2
 // is open, as many messages as there are free slots. When the consumer is
 // gone (deleted, or the server lost its state) it binds again.
 func (w *Worker) consume(ctx, workCtx context.Context) {
-	retry := backoff.NewExponentialBackOff(backoff.WithInitialInterval(100*time.Millisecond),
-		backoff.WithMaxInterval(5*time.Second), backoff.WithMaxElapsedTime(0))
+	retry := retryForever()
 	for ctx.Err() == nil {
 		cons, err := w.bind(ctx)
 		if err != nil {
 			w.log.Warn("cannot bind the consumer, retrying", "stream", w.cfg.Stream, "consumer", w.cfg.Consumer, "error", err.Error())
-			sleep(ctx, retry.NextBackOff())
+			timeutil.Sleep(ctx, retry.NextBackOff())
 			continue
 		}
 		retry.Reset()
@@ -233,11 +276,10 @@ func (w *Worker) consume(ctx, workCtx context.Context) {
 // consumer is gone (its error). The messages it gets see intake, the
 // worker's stop signal, and work under workCtx.
 func (w *Worker) pull(ctx, intake, workCtx context.Context, cons jetstream.Consumer) error {
-	retry := backoff.NewExponentialBackOff(backoff.WithInitialInterval(100*time.Millisecond),
-		backoff.WithMaxInterval(5*time.Second), backoff.WithMaxElapsedTime(0))
+	retry := retryForever()
 	for ctx.Err() == nil {
-		if w.cfg.Breaker != nil && w.cfg.Breaker.State() == breaker.Open {
-			w.pause(handlers.PauseBreaker, breaker.ErrOpen)
+		if r, _ := w.h.Paused(); r != wabatype.NoPause {
+			w.pause(r, nil)
 		}
 		if !w.gate.waitOpen(ctx) {
 			return nil
@@ -246,7 +288,7 @@ func (w *Worker) pull(ctx, intake, workCtx context.Context, cons jetstream.Consu
 		if !ok {
 			return nil
 		}
-		if reason, _ := w.gate.state(); reason != handlers.NoPause {
+		if reason, _ := w.gate.state(); reason != wabatype.NoPause {
 			w.release(n) // paused while waiting for a slot
 			continue
 		}
@@ -265,7 +307,7 @@ func (w *Worker) pull(ctx, intake, workCtx context.Context, cons jetstream.Consu
 			return err
 		case got == 0:
 			w.log.Debug("pull failed", "error", err.Error())
-			sleep(ctx, retry.NextBackOff())
+			timeutil.Sleep(ctx, retry.NextBackOff())
 		}
 	}
 	return nil
@@ -275,14 +317,14 @@ func (w *Worker) pull(ctx, intake, workCtx context.Context, cons jetstream.Consu
 func (w *Worker) bind(ctx context.Context) (jetstream.Consumer, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if !w.cfg.Provision {
+	if w.cfg.BindOnly {
 		return w.js.Consumer(ctx, w.cfg.Stream, w.cfg.Consumer)
 	}
 	if _, err := EnsureStream(ctx, w.js, w.cfg.Topology); err != nil {
 		return nil, err
 	}
 	return w.js.CreateOrUpdateConsumer(ctx, w.cfg.Stream,
-		w.cfg.Topology.ConsumerConfig(w.cfg.Concurrency, w.cfg.MaxDeliver, w.cfg.AckWait))
+		ConsumerConfig(w.cfg.Topology, w.cfg.Concurrency, w.cfg.MaxDeliver, w.cfg.AckWait))
 }
 
 // isGone reports whether err says the consumer (or its stream) is gone.
@@ -347,22 +389,15 @@ func (w *Worker) release(n int) {
 }
 
 // process works one message to its end: a published result and an ack, or
-// a nak.
-func (w *Worker) process(ctx, workCtx context.Context, msg jetstream.Msg) {
-	meta, err := msg.Metadata()
-	if err != nil {
-		w.log.Error("message without JetStream metadata, terminating it", "error", err.Error())
-		_ = msg.TermWithReason("no JetStream metadata")
+// a nak. Its steps, in order: read the delivery, handle it (holding the
+// last delivery through a pause), then settle: publish the result, wait for
+// its PubAck, and only then ack the input.
+func (w *Worker) process(intake, workCtx context.Context, msg jetstream.Msg) {
+	m, ok := w.message(msg)
+	if !ok {
 		return
 	}
-	m := handlers.Message{
-		Data:       msg.Data(),
-		MsgID:      msg.Headers().Get(jetstream.MsgIDHeader),
-		StreamSeq:  meta.Sequence.Stream,
-		Delivery:   int(meta.NumDelivered),
-		MaxDeliver: w.cfg.MaxDeliver,
-	}
-	if ctx.Err() != nil {
+	if intake.Err() != nil {
 		// Arrived after the stop: give it back for another replica.
 		_ = msg.Nak()
 		return
@@ -376,21 +411,51 @@ func (w *Worker) process(ctx, workCtx context.Context, msg jetstream.Msg) {
 	defer span.End()
 	w.cfg.Observer.EventStarted()
 	start := time.Now()
-	for {
-		out := w.h.Handle(workCtx, m)
-		if out.Verdict == handlers.Paused {
-			w.pause(out.Reason, out.Err)
-			// On the last delivery a nak would use up the event for a
-			// fault that is not its own: hold it until the pause ends.
-			if m.MaxDeliver > 0 && m.Delivery >= m.MaxDeliver && w.gate.waitOpen(ctx) {
-				m.Held++
-				continue
-			}
+	out := w.handle(intake, workCtx, m)
+	w.cfg.Observer.EventFinished(out, time.Since(start))
+	tracing.EndEvent(span, out)
+	w.settle(workCtx, msg, out)
+}
+
+// message reads the delivery's metadata; a message without it (not from
+// JetStream) is terminated.
+func (w *Worker) message(msg jetstream.Msg) (wabatype.Message, bool) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		w.log.Error("message without JetStream metadata, terminating it", "error", err.Error())
+		_ = msg.TermWithReason("no JetStream metadata")
+		return wabatype.Message{}, false
+	}
+	return wabatype.Message{
+		Data:       msg.Data(),
+		MsgID:      msg.Headers().Get(jetstream.MsgIDHeader),
+		StreamSeq:  meta.Sequence.Stream,
+		Delivery:   int(meta.NumDelivered),
+		MaxDeliver: w.cfg.MaxDeliver,
+	}, true
+}
+
+// handle runs the handler on m. A Paused outcome shuts the gate. On the last
+// delivery a nak would use up the event for a fault that is not its own, so
+// the delivery is held until the gate opens and handled again; after
+// MaxHolds holds through a breaker pause the consumer gives up on it. A
+// stop (intake) ends the hold: the event is nak'd.
+func (w *Worker) handle(intake, ctx context.Context, m wabatype.Message) wabatype.Outcome {
+	for holds := 0; ; holds++ {
+		out := w.h.Handle(ctx, m)
+		if out.Verdict != wabatype.Paused {
+			return out
 		}
-		w.cfg.Observer.EventFinished(out, time.Since(start))
-		tracing.EndEvent(span, out)
-		w.settle(workCtx, msg, out)
-		return
+		w.pause(out.Reason, out.Err)
+		if !m.Last() {
+			return out
+		}
+		if out.Reason == wabatype.PauseBreaker && holds >= w.cfg.MaxHolds {
+			return w.h.GiveUp(m, out.Err)
+		}
+		if !w.gate.waitOpen(intake) {
+			return out
+		}
 	}
 }
 
@@ -405,11 +470,11 @@ const (
 
 // decide maps an outcome to JetStream's vocabulary: whether a result is
 // published first, and what is done to the input.
-func decide(out handlers.Outcome) (publish bool, act ackAction, delay time.Duration) {
+func decide(out wabatype.Outcome) (publish bool, act ackAction, delay time.Duration) {
 	switch out.Verdict {
-	case handlers.Done:
+	case wabatype.Done:
 		return true, actAck, 0
-	case handlers.Failed:
+	case wabatype.Failed:
 		if out.Terminate() {
 			return true, actTerm, 0
 		}
@@ -420,10 +485,10 @@ func decide(out handlers.Outcome) (publish bool, act ackAction, delay time.Durat
 }
 
 // settle applies an outcome to the message.
-func (w *Worker) settle(ctx context.Context, msg jetstream.Msg, out handlers.Outcome) {
+func (w *Worker) settle(ctx context.Context, msg jetstream.Msg, out wabatype.Outcome) {
 	publish, act, delay := decide(out)
 	if publish {
-		if err := w.publish(ctx, out, msg.Headers().Get(ReplayOfHeader)); err != nil {
+		if err := w.publish(ctx, out, msg.Headers().Get(wabatype.HeaderReplayOf)); err != nil {
 			// Stopping before the result got its PubAck: give the event back.
 			act, delay = actNak, 0
 		}
@@ -433,7 +498,7 @@ func (w *Worker) settle(ctx context.Context, msg jetstream.Msg, out handlers.Out
 	case actAck:
 		err = msg.Ack()
 	case actTerm:
-		err = msg.TermWithReason(clip("invalid_event: "+out.Failed.Error.Message, 200))
+		err = msg.TermWithReason(textutil.Clip("invalid_event: "+out.Failed.Error.Message, 200))
 	case actNak:
 		err = msg.NakWithDelay(delay)
 	}
@@ -444,20 +509,17 @@ func (w *Worker) settle(ctx context.Context, msg jetstream.Msg, out handlers.Out
 }
 
 // publish sends the result and waits for the stream's ack, retrying until
-// ctx ends. Nats-Msg-Id makes a republish after a crash a no-op.
-//
-// A replayed input (header Replay-Of: <failed-seq>) gets results with ids of
-// their own, <event_id>.replay.<seq>.<outcome>: within the dedupe window the
-// plain id would drop the replay's result as a duplicate of the original's.
-func (w *Worker) publish(ctx context.Context, out handlers.Outcome, replayOf string) error {
+// ctx ends. Its Nats-Msg-Id (wabatype.ResultMsgID) makes a republish after a
+// crash a no-op.
+func (w *Worker) publish(ctx context.Context, out wabatype.Outcome, replayOf string) error {
 	var subject, id string
 	var body []byte
 	var err error
-	if out.Verdict == handlers.Done {
-		subject, id = w.cfg.SucceededSubject, resultMsgID(out.Succeeded.EventID, replayOf, "succeeded")
+	if out.Verdict == wabatype.Done {
+		subject, id = w.cfg.SucceededSubject, wabatype.ResultMsgID(out.Succeeded.EventID, replayOf, wabatype.OutcomeSucceeded)
 		body, err = json.Marshal(out.Succeeded)
 	} else {
-		subject, id = w.cfg.FailedSubject, resultMsgID(out.Failed.EventID, replayOf, "failed")
+		subject, id = w.cfg.FailedSubject, wabatype.ResultMsgID(out.Failed.EventID, replayOf, wabatype.OutcomeFailed)
 		body, err = out.Failed.Encode()
 	}
 	if err != nil {
@@ -465,8 +527,7 @@ func (w *Worker) publish(ctx context.Context, out handlers.Outcome, replayOf str
 	}
 	msg := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{}}
 	tracing.Inject(ctx, msg.Header) // traceparent: the delivery's span
-	retry := backoff.NewExponentialBackOff(backoff.WithInitialInterval(100*time.Millisecond),
-		backoff.WithMaxInterval(5*time.Second), backoff.WithMaxElapsedTime(0))
+	retry := retryForever()
 	for {
 		_, err := w.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(w.cfg.Stream))
 		if err == nil {
@@ -477,22 +538,10 @@ func (w *Worker) publish(ctx context.Context, out handlers.Outcome, replayOf str
 		}
 		w.log.Warn("cannot publish the result, retrying", "event_id", out.EventID, "waba_id", out.WabaID,
 			"subject", subject, "msg_id", id, "error", err.Error())
-		if err := sleep(ctx, retry.NextBackOff()); err != nil {
+		if err := timeutil.Sleep(ctx, retry.NextBackOff()); err != nil {
 			return fmt.Errorf("publish %s: %w", id, err)
 		}
 	}
-}
-
-// ReplayOfHeader marks an input republished by `worker replay`; its value is
-// the stream sequence of the failed event replayed.
-const ReplayOfHeader = "Replay-Of"
-
-// resultMsgID is the Nats-Msg-Id of a result.
-func resultMsgID(eventID, replayOf, outcome string) string {
-	if replayOf != "" && events.ValidID(replayOf) {
-		return eventID + ".replay." + replayOf + "." + outcome
-	}
-	return eventID + "." + outcome
 }
 
 // keepAlive tells JetStream the message is still being worked, every third
@@ -516,7 +565,7 @@ func (w *Worker) keepAlive(msg jetstream.Msg) (stop func()) {
 }
 
 // pause shuts the gate, with one log line when the reason is new.
-func (w *Worker) pause(r handlers.PauseReason, cause error) {
+func (w *Worker) pause(r wabatype.PauseReason, cause error) {
 	if !w.gate.pause(r) {
 		return
 	}
@@ -525,49 +574,49 @@ func (w *Worker) pause(r handlers.PauseReason, cause error) {
 		attrs = append(attrs, "error", cause.Error())
 	}
 	switch r {
-	case handlers.PauseCredentials:
+	case wabatype.PauseCredentials:
 		w.log.Error("Graph rejected the access token: intake paused; probing until it works again (token files are re-read)", attrs...)
 	default:
 		w.log.Warn("circuit breaker open: intake paused until Graph answers again", attrs...)
 	}
 }
 
-// supervise probes Graph while the gate is shut and opens it once a probe
-// succeeds. While the breaker is open it waits for it to half-open, so the
-// probe is the one call the half-open breaker lets through.
+// supervise probes the handler while the gate is shut and opens it once a
+// probe succeeds. While the handler says work is refused (the breaker is
+// open) it waits, so the probe is the one call the half-open breaker lets
+// through.
 func (w *Worker) supervise(ctx context.Context) {
 	for w.gate.waitPaused(ctx) {
 		reason, since := w.gate.state()
-		if reason == handlers.PauseBreaker && w.cfg.Breaker != nil && w.cfg.Breaker.State() == breaker.Open {
-			poll := min(max(w.cfg.Breaker.OpenTimeout()/20, 10*time.Millisecond), time.Second)
-			if sleep(ctx, poll) != nil {
+		if r, recheck := w.h.Paused(); r != wabatype.NoPause {
+			if timeutil.Sleep(ctx, recheck) != nil {
 				return
 			}
 			continue
 		}
-		if reason == handlers.PauseCredentials || w.cfg.Breaker == nil {
-			if sleep(ctx, w.cfg.ProbeInterval) != nil {
+		if reason == wabatype.PauseCredentials {
+			if timeutil.Sleep(ctx, w.cfg.ProbeInterval) != nil {
 				return
 			}
 		}
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := w.h.Probe(pctx)
+		r, err := w.h.Probe(pctx)
 		cancel()
 		switch {
-		case err == nil:
+		case r == wabatype.NoPause:
 			if w.gate.resume() {
 				w.log.Info("Graph answers and accepts the tokens: intake resumed", "paused_for", time.Since(since).Round(time.Millisecond))
 			}
 		case ctx.Err() != nil:
 			return
-		case graph.Classify(err) == graph.ClassCredentials:
-			w.pause(handlers.PauseCredentials, err)
 		default:
-			w.pause(handlers.PauseBreaker, err)
-			w.log.Debug("probe failed", "error", err.Error())
-			if w.cfg.Breaker != nil && w.cfg.Breaker.State() != breaker.Open {
-				// Not a failure the breaker counts: pace the probes ourselves.
-				if sleep(ctx, w.cfg.ProbeInterval) != nil {
+			w.pause(r, err)
+			if err != nil {
+				w.log.Debug("probe failed", "error", err.Error())
+			}
+			if refused, _ := w.h.Paused(); refused == wabatype.NoPause && r != wabatype.PauseCredentials {
+				// Not a failure that refuses work: pace the probes here.
+				if timeutil.Sleep(ctx, w.cfg.ProbeInterval) != nil {
 					return
 				}
 			}
@@ -575,20 +624,9 @@ func (w *Worker) supervise(ctx context.Context) {
 	}
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
+// retryForever is the backoff of the consumer's own retries (binding,
+// pulling, publishing a result): from 100ms to 5s, with no end.
+func retryForever() *backoff.ExponentialBackOff {
+	return backoff.NewExponentialBackOff(backoff.WithInitialInterval(100*time.Millisecond),
+		backoff.WithMaxInterval(5*time.Second), backoff.WithMaxElapsedTime(0))
 }

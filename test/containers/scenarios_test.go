@@ -17,6 +17,7 @@ package containers
 import (
 	"errors"
 	"fmt"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +41,7 @@ func TestNATSStoppedAndStartedMidRun(t *testing.T) {
 	e := newEnv(t, 4*time.Minute)
 	n := e.startNATS("nats", natsOptions{volume: fmt.Sprintf("waba-test-nats-%d", time.Now().UnixNano())})
 	_, js := e.connect(n.url)
-	if _, err := worker.EnsureStream(e.ctx, js, worker.Topology{}.WithDefaults()); err != nil {
+	if _, err := worker.EnsureStream(e.ctx, js, wabatype.Topology{}.WithDefaults()); err != nil {
 		t.Fatal(err)
 	}
 	results := resultstest.Collect(t, js, stream)
@@ -94,7 +95,7 @@ func TestClusterLosesANodeMidRun(t *testing.T) {
 
 	// The stream is the operator's, made before any worker runs: the
 	// worker never changes an existing stream.
-	cfg := worker.Topology{}.WithDefaults().StreamConfig()
+	cfg := worker.StreamConfig(wabatype.Topology{}.WithDefaults())
 	cfg.Replicas = 3
 	var err error
 	e.waitFor("the stream to be created at 3 replicas", time.Minute, func() bool {
@@ -150,7 +151,7 @@ func TestWorkerStoppedWithSIGTERMMidRun(t *testing.T) {
 	e := newEnv(t, 4*time.Minute)
 	n := e.startNATS("nats", natsOptions{})
 	_, js := e.connect(n.url)
-	s, err := worker.EnsureStream(e.ctx, js, worker.Topology{}.WithDefaults())
+	s, err := worker.EnsureStream(e.ctx, js, wabatype.Topology{}.WithDefaults())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +222,7 @@ func TestWorkerStartsBeforeNATS(t *testing.T) {
 
 	n := e.startNATS("nats", natsOptions{})
 	_, js := e.connect(n.url)
-	if _, err := worker.EnsureStream(e.ctx, js, worker.Topology{}.WithDefaults()); err != nil {
+	if _, err := worker.EnsureStream(e.ctx, js, wabatype.Topology{}.WithDefaults()); err != nil {
 		t.Fatal(err)
 	}
 	results := resultstest.Collect(t, js, stream)

@@ -1,10 +1,23 @@
-package handlers
+package wabatype
 
 import (
 	"time"
 
 	"github.com/wabaworker/waba-worker/internal/events"
 )
+
+// Message is one delivery of a waba.shared message, as the consumer hands
+// it to the handler.
+type Message struct {
+	Data       []byte
+	MsgID      string // the Nats-Msg-Id header, if any
+	StreamSeq  uint64
+	Delivery   int // 1 for the first delivery
+	MaxDeliver int // the last delivery allowed; <= 0 means no limit
+}
+
+// Last reports whether this is the last delivery JetStream will make.
+func (m Message) Last() bool { return m.MaxDeliver > 0 && m.Delivery >= m.MaxDeliver }
 
 // Verdict is what should become of one delivery of an event.
 type Verdict int
