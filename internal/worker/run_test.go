@@ -1,0 +1,186 @@
+package worker
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/wabaworker/waba-worker/internal/wabatype"
+)
+
+// consumerInfo is the durable consumer's state.
+func (b *testBundle) consumerInfo() *jetstream.ConsumerInfo {
+	b.t.Helper()
+	c, err := b.js.Consumer(b.t.Context(), wabatype.DefaultStream, wabatype.DefaultConsumer)
+	if err != nil {
+		return nil
+	}
+	info, err := c.Info(b.t.Context())
+	if err != nil {
+		return nil
+	}
+	return info
+}
+
+func TestRunWorksEveryEvent(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil, Config{Concurrency: 4, FetchWait: 100 * time.Millisecond})
+	b.run()
+	eventually(t, "the consumer bound", func() bool { return b.w.Status().ConsumerBound })
+	for _, id := range []string{"evt-a", "evt-b", "evt-c", "evt-d", "evt-e", "evt-f"} {
+		b.publish(id)
+	}
+	eventually(t, "every event acked", func() bool {
+		info := b.consumerInfo()
+		return info != nil && info.AckFloor.Consumer == 6 && info.NumAckPending == 0
+	})
+	if n := b.h.handled.Load(); n != 6 {
+		t.Errorf("handled %d events, want 6", n)
+	}
+	if r := b.result(wabatype.DefaultSucceededSubject); r == nil || r.Header.Get(jetstream.MsgIDHeader) != "evt-f.succeeded" {
+		t.Errorf("last result %+v", r)
+	}
+}
+
+// While the handler says work is refused, nothing is pulled; once a probe
+// succeeds the event is worked.
+func TestRefusedWorkStopsIntake(t *testing.T) {
+	t.Parallel()
+	var refused atomic.Bool
+	refused.Store(true)
+	var asked atomic.Int32
+	h := &fakeHandler{paused: func() (wabatype.PauseReason, time.Duration) {
+		asked.Add(1)
+		if refused.Load() {
+			return wabatype.PauseBreaker, 5 * time.Millisecond
+		}
+		return wabatype.NoPause, 0
+	}}
+	b := setup(t, h, Config{FetchWait: 100 * time.Millisecond})
+	b.publish("evt-p")
+	b.run()
+	eventually(t, "the pause", func() bool { return b.w.Status().Paused == wabatype.PauseBreaker })
+	eventually(t, "the supervisor asking", func() bool { return asked.Load() > 20 })
+	if n := h.handled.Load(); n != 0 {
+		t.Fatalf("handled %d events while work was refused", n)
+	}
+	if info := b.consumerInfo(); info != nil && info.NumAckPending != 0 {
+		t.Errorf("%d messages pulled while paused", info.NumAckPending)
+	}
+	refused.Store(false)
+	eventually(t, "the event worked", func() bool { return h.handled.Load() == 1 && b.result(wabatype.DefaultSucceededSubject) != nil })
+	if st := b.w.Status(); st.Paused != wabatype.NoPause || h.probes.Load() == 0 {
+		t.Errorf("status %+v after %d probes", st, h.probes.Load())
+	}
+}
+
+// A stop lets work in flight finish within ShutdownTimeout; what cannot
+// finish is given back at once.
+func TestShutdownNaksWhatCannotFinish(t *testing.T) {
+	t.Parallel()
+	started := make(chan struct{}, 1)
+	h := &fakeHandler{handle: func(ctx context.Context, _ wabatype.Message) wabatype.Outcome {
+		started <- struct{}{}
+		<-ctx.Done() // the work context: cancelled after the shutdown timeout
+		return wabatype.Outcome{Verdict: wabatype.RetryLater}
+	}}
+	b := setup(t, h, Config{ShutdownTimeout: 200 * time.Millisecond, FetchWait: 100 * time.Millisecond, AckWait: time.Hour})
+	b.publish("evt-s")
+	stop := b.run()
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the event was never handled")
+	}
+	begun := time.Now()
+	stop()
+	if d := time.Since(begun); d > 5*time.Second {
+		t.Errorf("Run took %s to return after the stop", d)
+	}
+	// A nak without delay: the message is ready again at once, though
+	// AckWait is an hour.
+	cons, err := b.js.Consumer(t.Context(), wabatype.DefaultStream, wabatype.DefaultConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	for m := range batch.Messages() {
+		got++
+		if meta, _ := m.Metadata(); meta.NumDelivered != 2 {
+			t.Errorf("delivery %d, want 2", meta.NumDelivered)
+		}
+	}
+	if got != 1 {
+		t.Errorf("the unfinished event was not given back (got %d messages)", got)
+	}
+}
+
+// BindOnly waits for a consumer it may not create; a deleted consumer is
+// bound again.
+func TestBindOnlyWaitsAndRebinds(t *testing.T) {
+	t.Parallel()
+	log := &countingHandler{}
+	b := setup(t, nil, Config{BindOnly: true, FetchWait: 100 * time.Millisecond, Logger: slog.New(log)})
+	b.run()
+	eventually(t, "a failed bind", func() bool { return log.count("cannot bind the consumer, retrying") > 0 })
+	if b.w.Status().ConsumerBound {
+		t.Fatal("bound to a consumer that does not exist")
+	}
+	cfg := DefaultConfig()
+	if _, err := b.js.CreateOrUpdateConsumer(t.Context(), cfg.Stream, ConsumerConfig(cfg.Topology, cfg.Concurrency, cfg.MaxDeliver, cfg.AckWait)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the consumer bound", func() bool { return b.w.Status().ConsumerBound })
+	if err := b.js.DeleteConsumer(t.Context(), cfg.Stream, cfg.Consumer); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the loss noticed", func() bool { return !b.w.Status().ConsumerBound })
+	if _, err := b.js.CreateOrUpdateConsumer(t.Context(), cfg.Stream, ConsumerConfig(cfg.Topology, cfg.Concurrency, cfg.MaxDeliver, cfg.AckWait)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the consumer bound again", func() bool { return b.w.Status().ConsumerBound })
+	b.publish("evt-b")
+	eventually(t, "the event worked", func() bool { return b.h.handled.Load() == 1 })
+}
+
+// countingHandler counts log records by message.
+type countingHandler struct {
+	mu   sync.Mutex
+	msgs map[string]int
+}
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler            { return h }
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.msgs == nil {
+		h.msgs = map[string]int{}
+	}
+	h.msgs[r.Message]++
+	return nil
+}
+
+func (h *countingHandler) count(msg string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.msgs[msg]
+}
+
+func TestEnsureStreamRefusesAStreamThatMissesASubject(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil, Config{})
+	if _, err := EnsureStream(t.Context(), b.js, wabatype.Topology{FailedSubject: "other.failed"}.WithDefaults()); err == nil {
+		t.Error("EnsureStream accepted a stream without the failed subject")
+	}
+}
