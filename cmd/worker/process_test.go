@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/wabaworker/waba-worker/internal/emulator"
 	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
 	"github.com/wabaworker/waba-worker/internal/natstest"
 	"github.com/wabaworker/waba-worker/internal/resultstest"
@@ -97,14 +98,14 @@ func (p *proc) wait(t *testing.T, timeout time.Duration) int {
 type world struct {
 	nats    *natstest.Server
 	js      jetstream.JetStream
-	graph   *graphtest.Server
+	graph   *emulator.Server
 	results *resultstest.Collector
 	env     map[string]string
 }
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	g := graphtest.NewTestServer(t, graphtest.DefaultSeed())
+	g := graphtest.NewTestServer(t, emulator.DefaultSeed())
 	n := natstest.Start(t)
 	_, js := n.Connect()
 	if _, err := worker.EnsureStream(t.Context(), js, wabatype.Topology{}.WithDefaults()); err != nil {
@@ -114,9 +115,9 @@ func newWorld(t *testing.T) *world {
 		env: map[string]string{
 			"NATS_URL":                 n.URL(),
 			"GRAPH_BASE_URL":           g.URL(),
-			"GRAPH_ACCESS_TOKEN":       graphtest.DevAdminToken,
-			"BUSINESS_ID":              graphtest.DevBusinessID,
-			"SYSTEM_USER_NAME":         graphtest.DevSystemUserName,
+			"GRAPH_ACCESS_TOKEN":       emulator.DevAdminToken,
+			"BUSINESS_ID":              emulator.DevBusinessID,
+			"SYSTEM_USER_NAME":         emulator.DevSystemUserName,
 			"WORKER_CONCURRENCY":       "16",
 			"WORKER_ACK_WAIT":          "2s",
 			"WORKER_RETRY_INITIAL":     "10ms",
@@ -135,7 +136,7 @@ func (w *world) emit(t *testing.T, n int) []string {
 	ids := make([]string, n)
 	for i := range ids {
 		waba := fmt.Sprintf("%d", 600000000000000+i)
-		if err := w.graph.AddWABA(graphtest.DevBusinessID, waba); err != nil {
+		if err := w.graph.AddWABA(emulator.DevBusinessID, waba); err != nil {
 			t.Fatal(err)
 		}
 		ids[i] = "evt-" + waba
@@ -213,7 +214,7 @@ func TestSIGTERMTimeoutGivesWorkBack(t *testing.T) {
 	ids := w.emit(t, 4)
 	// Every POST hangs until the client gives up (GRAPH_TIMEOUT 30s): work
 	// cannot finish within a 300ms shutdown timeout.
-	w.graph.InjectFault("assign_user", graphtest.Fault{Hang: true, Times: 4})
+	w.graph.InjectFault("assign_user", emulator.Fault{Hang: true, Times: 4})
 	w.env["WORKER_SHUTDOWN_TIMEOUT"] = "300ms"
 	w.env["GRAPH_TIMEOUT"] = "30s"
 	w.env["WORKER_ACK_WAIT"] = "30s"

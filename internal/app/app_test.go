@@ -16,17 +16,17 @@ import (
 
 	"github.com/wabaworker/waba-worker/internal/app"
 	"github.com/wabaworker/waba-worker/internal/config"
+	"github.com/wabaworker/waba-worker/internal/emulator"
 	"github.com/wabaworker/waba-worker/internal/events"
 	"github.com/wabaworker/waba-worker/internal/graph"
-	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
 	"github.com/wabaworker/waba-worker/internal/wabatype"
 )
 
-const biz = graphtest.DevBusinessID
-const user = graphtest.DevSystemUserID
+const biz = emulator.DevBusinessID
+const user = emulator.DevSystemUserID
 
 // newWABAs shares n new WABAs with the business and returns their ids.
-func newWABAs(t *testing.T, g *graphtest.Server, first, n int) []string {
+func newWABAs(t *testing.T, g *emulator.Server, first, n int) []string {
 	t.Helper()
 	ids := make([]string, n)
 	for i := range ids {
@@ -96,7 +96,7 @@ func TestPagingFindsTheUserBehindOthers(t *testing.T) {
 	// 60 other users hold tasks on the WABA, listed before ours.
 	for i := range 60 {
 		other := fmt.Sprintf("%d", 900000000000+i)
-		if err := b.graph.AddSystemUser(biz, graphtest.SystemUser{ID: other, Name: fmt.Sprintf("other-%d", i), Role: graphtest.RoleEmployee}); err != nil {
+		if err := b.graph.AddSystemUser(biz, emulator.SystemUser{ID: other, Name: fmt.Sprintf("other-%d", i), Role: emulator.RoleEmployee}); err != nil {
 			t.Fatal(err)
 		}
 		if err := b.graph.Assign(id, other, "VIEW_COST"); err != nil {
@@ -129,12 +129,12 @@ func TestSystemUserResolvedByNameOnce(t *testing.T) {
 	b := setup(t, map[string]string{"SYSTEM_USER_ID": "-", "SYSTEM_USER_NAME": "waba-worker-2"})
 	// 30 system users come first: ours is on page 2 (Graph's page is 25).
 	for i := range 30 {
-		if err := b.graph.AddSystemUser(biz, graphtest.SystemUser{ID: fmt.Sprintf("%d", 800000000000+i), Name: fmt.Sprintf("filler-%d", i), Role: graphtest.RoleEmployee}); err != nil {
+		if err := b.graph.AddSystemUser(biz, emulator.SystemUser{ID: fmt.Sprintf("%d", 800000000000+i), Name: fmt.Sprintf("filler-%d", i), Role: emulator.RoleEmployee}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	const named = "1972555232749999"
-	if err := b.graph.AddSystemUser(biz, graphtest.SystemUser{ID: named, Name: "waba-worker-2", Role: graphtest.RoleAdmin}); err != nil {
+	if err := b.graph.AddSystemUser(biz, emulator.SystemUser{ID: named, Name: "waba-worker-2", Role: emulator.RoleAdmin}); err != nil {
 		t.Fatal(err)
 	}
 	ids := newWABAs(t, b.graph, 0, 20)
@@ -193,9 +193,9 @@ func TestTransientFaultsAreRetried(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
 	ids := newWABAs(t, b.graph, 0, 3)
-	b.graph.InjectFault(graph.OpListAssignedUsers, graphtest.Fault{Object: ids[0], Status: 503, HTML: "<html>Service Unavailable</html>", Times: 2})
-	b.graph.InjectFault(graph.OpAssignUser, graphtest.Fault{Object: ids[1], Drop: true, Times: 2})
-	b.graph.InjectFault(graph.OpListAssignedUsers, graphtest.Fault{Object: ids[2], Status: 400, Code: 80008, Subcode: 2446079, IsTransient: true, Times: 2})
+	b.graph.InjectFault(graph.OpListAssignedUsers, emulator.Fault{Object: ids[0], Status: 503, HTML: "<html>Service Unavailable</html>", Times: 2})
+	b.graph.InjectFault(graph.OpAssignUser, emulator.Fault{Object: ids[1], Drop: true, Times: 2})
+	b.graph.InjectFault(graph.OpListAssignedUsers, emulator.Fault{Object: ids[2], Status: 400, Code: 80008, Subcode: 2446079, IsTransient: true, Times: 2})
 	b.emitAll(ids)
 	b.start()
 	b.waitResults(3, 30*time.Second)
@@ -219,7 +219,7 @@ func TestPermanentFaultsFailOnce(t *testing.T) {
 	b := setup(t, map[string]string{"WORKER_ACK_WAIT": "1s"})
 	ids := newWABAs(t, b.graph, 0, 1)
 	const notShared = "777777777777777"
-	b.graph.InjectFault(graph.OpAssignUser, graphtest.Fault{Object: ids[0], Code: 200, Message: "(#200) Permissions error"})
+	b.graph.InjectFault(graph.OpAssignUser, emulator.Fault{Object: ids[0], Code: 200, Message: "(#200) Permissions error"})
 	b.emit("evt-200", ids[0], nil)
 	b.emit("evt-100", notShared, nil)
 	b.start()
@@ -298,7 +298,7 @@ func TestOutageOpensBreakerAndLosesNothing(t *testing.T) {
 	const events = 40
 	b := setup(t, map[string]string{"WORKER_MAX_DELIVER": "3", "WORKER_BREAKER_OPEN_TIMEOUT": "200ms"})
 	ids := newWABAs(t, b.graph, 0, events)
-	b.graph.SetOutage(graphtest.OutageHTML)
+	b.graph.SetOutage(emulator.OutageHTML)
 	b.emitAll(ids)
 	b.start()
 	b.waitFor("the breaker to pause intake", 20*time.Second, func() bool {
@@ -316,7 +316,7 @@ func TestOutageOpensBreakerAndLosesNothing(t *testing.T) {
 	if b.results.FailedCount() != 0 {
 		t.Fatalf("events failed during the outage")
 	}
-	b.graph.SetOutage(graphtest.OutageOff)
+	b.graph.SetOutage(emulator.OutageOff)
 	b.waitResults(events, 60*time.Second)
 	for _, id := range ids {
 		s := b.results.Succeeded("evt-" + id)
@@ -347,7 +347,7 @@ func TestRejectedTokenPausesUntilTheFileIsFixed(t *testing.T) {
 	if n := b.results.Count(); n != 0 {
 		t.Fatalf("%d results while the token is rejected, want none", n)
 	}
-	if err := os.WriteFile(tokenFile, []byte(graphtest.DevAdminToken+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(tokenFile, []byte(emulator.DevAdminToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	b.waitResults(len(ids), 60*time.Second)
@@ -399,7 +399,7 @@ func TestAlreadyAssignedCode100IsVerified(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
 	id := newWABAs(t, b.graph, 0, 1)[0]
-	b.graph.InjectFault(graph.OpAssignUser, graphtest.Fault{Object: id, Code: 100, Message: "(#100) The user is already assigned to this asset", Apply: true})
+	b.graph.InjectFault(graph.OpAssignUser, emulator.Fault{Object: id, Code: 100, Message: "(#100) The user is already assigned to this asset", Apply: true})
 	b.emit("evt-100", id, nil)
 	b.start()
 	b.waitResults(1, 20*time.Second)
@@ -414,7 +414,7 @@ func TestRetriesExhaustedOnTheLastDelivery(t *testing.T) {
 	t.Parallel()
 	b := setup(t, map[string]string{"WORKER_MAX_DELIVER": "2", "WORKER_RETRY_MAX_ELAPSED": "200ms", "WORKER_RETRY_MAX": "50ms"})
 	id := newWABAs(t, b.graph, 0, 1)[0]
-	b.graph.InjectFault(graph.OpListAssignedUsers, graphtest.Fault{Object: id, Code: 2, IsTransient: true, Times: -1})
+	b.graph.InjectFault(graph.OpListAssignedUsers, emulator.Fault{Object: id, Code: 2, IsTransient: true, Times: -1})
 	b.emit("evt-x", id, nil)
 	b.start()
 	b.waitResults(1, 30*time.Second)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/wabaworker/waba-worker/internal/app"
 	"github.com/wabaworker/waba-worker/internal/config"
+	"github.com/wabaworker/waba-worker/internal/emulator"
 	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
 	"github.com/wabaworker/waba-worker/internal/natstest"
 	"github.com/wabaworker/waba-worker/internal/resultstest"
@@ -36,7 +37,7 @@ type bundle struct {
 	nats    *natstest.Server
 	nc      *nats.Conn
 	js      jetstream.JetStream
-	graph   *graphtest.Server
+	graph   *emulator.Server
 	env     map[string]string
 	logs    *resultstest.SyncBuffer
 	results *resultstest.Collector
@@ -54,7 +55,7 @@ type bundle struct {
 // worker. env overrides the test defaults.
 func setup(t *testing.T, env map[string]string) *bundle {
 	t.Helper()
-	seed := graphtest.DefaultSeed()
+	seed := emulator.DefaultSeed()
 	seed.AppSecret = appSecret
 	g := graphtest.NewTestServer(t, seed)
 	n := natstest.Start(t)
@@ -63,10 +64,10 @@ func setup(t *testing.T, env map[string]string) *bundle {
 	b.env = map[string]string{
 		"NATS_URL":                    n.URL(),
 		"GRAPH_BASE_URL":              g.URL(),
-		"GRAPH_ACCESS_TOKEN":          graphtest.DevAdminToken,
+		"GRAPH_ACCESS_TOKEN":          emulator.DevAdminToken,
 		"GRAPH_APP_SECRET":            appSecret,
-		"BUSINESS_ID":                 graphtest.DevBusinessID,
-		"SYSTEM_USER_ID":              graphtest.DevSystemUserID,
+		"BUSINESS_ID":                 emulator.DevBusinessID,
+		"SYSTEM_USER_ID":              emulator.DevSystemUserID,
 		"WORKER_CONCURRENCY":          "8",
 		"WORKER_ACK_WAIT":             "5s",
 		"WORKER_RETRY_INITIAL":        "10ms",
@@ -229,7 +230,7 @@ func (b *bundle) consumerInfo() *jetstream.ConsumerInfo {
 // checkNoSecrets fails the test if a token or the app secret appears in the
 // worker's logs or in anything on the stream.
 func (b *bundle) checkNoSecrets() {
-	secrets := []string{appSecret, graphtest.DevAdminToken, graphtest.DevReadToken}
+	secrets := []string{appSecret, emulator.DevAdminToken, emulator.DevReadToken}
 	for _, k := range []string{"GRAPH_ACCESS_TOKEN", "GRAPH_ADMIN_ACCESS_TOKEN", "GRAPH_APP_SECRET"} {
 		if v := b.env[k]; v != "" {
 			secrets = append(secrets, v)

@@ -29,8 +29,8 @@ import (
 
 	"github.com/wabaworker/waba-worker/internal/app"
 	"github.com/wabaworker/waba-worker/internal/config"
+	"github.com/wabaworker/waba-worker/internal/emulator"
 	"github.com/wabaworker/waba-worker/internal/graph"
-	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
 	"github.com/wabaworker/waba-worker/internal/health"
 )
 
@@ -184,7 +184,7 @@ func (s scrape) labelValues() []string {
 // the app secret, and every appsecret_proof the worker could have sent
 // since from.
 func (b *bundle) secrets(from time.Time) []string {
-	tokens := []string{graphtest.DevAdminToken, graphtest.DevReadToken}
+	tokens := []string{emulator.DevAdminToken, emulator.DevReadToken}
 	out := append([]string{appSecret, "appsecret_proof", "access_token"}, tokens...)
 	for ts := from.Add(-5 * time.Second).Unix(); ts <= time.Now().Add(5*time.Second).Unix(); ts++ {
 		for _, tok := range tokens {
@@ -203,7 +203,7 @@ func TestMetricsFollowEvents(t *testing.T) {
 	from := time.Now()
 	b := observed(t, nil)
 	ids := newWABAs(t, b.graph, 0, 4)
-	b.graph.InjectFault(graph.OpAssignUser, graphtest.Fault{Object: ids[3], Code: 200, Message: "(#200) Permissions error"})
+	b.graph.InjectFault(graph.OpAssignUser, emulator.Fault{Object: ids[3], Code: 200, Message: "(#200) Permissions error"})
 	b.start()
 	b.waitReady(true, "the worker to be ready")
 
@@ -278,7 +278,7 @@ func TestMetricsFollowEvents(t *testing.T) {
 	}
 	// Bounded labels: no WABA id, event id or business id.
 	for _, v := range s.labelValues() {
-		if strings.HasPrefix(v, "evt-") || strings.Contains(v, graphtest.DevBusinessID) || strings.HasPrefix(v, "5000000000") {
+		if strings.HasPrefix(v, "evt-") || strings.Contains(v, emulator.DevBusinessID) || strings.HasPrefix(v, "5000000000") {
 			t.Errorf("label value %q is an id", v)
 		}
 	}
@@ -300,7 +300,7 @@ func TestReadyzWhileTheBreakerIsOpen(t *testing.T) {
 	b.start()
 	b.waitReady(true, "the worker to be ready")
 
-	b.graph.SetOutage(graphtest.OutageHTML)
+	b.graph.SetOutage(emulator.OutageHTML)
 	b.emit("evt-outage", id, nil)
 	r := b.waitReady(false, "/readyz to fail during the outage")
 	if r.Checks["breaker"] == health.OK {
@@ -327,7 +327,7 @@ func TestReadyzWhileTheBreakerIsOpen(t *testing.T) {
 		t.Errorf("waba_ready = %v during the outage", got)
 	}
 
-	b.graph.SetOutage(graphtest.OutageOff)
+	b.graph.SetOutage(emulator.OutageOff)
 	b.waitReady(true, "/readyz to recover after the outage")
 	b.waitResults(1, 20*time.Second)
 	if got := b.scrape().value("waba_breaker_state", nil); got != 0 {
@@ -344,7 +344,7 @@ func TestReadyzWhileTheTokenIsRejected(t *testing.T) {
 	b.start()
 	b.waitReady(true, "the worker to be ready")
 
-	b.graph.RevokeToken(graphtest.DevAdminToken)
+	b.graph.RevokeToken(emulator.DevAdminToken)
 	b.emit("evt-token", id, nil)
 	r := b.waitReady(false, "/readyz to fail with a revoked token")
 	if r.Checks["credentials"] != "rejected" {
@@ -358,7 +358,7 @@ func TestReadyzWhileTheTokenIsRejected(t *testing.T) {
 		t.Errorf("Graph code 190 answers counted: %v", got)
 	}
 
-	b.graph.RestoreToken(graphtest.DevAdminToken)
+	b.graph.RestoreToken(emulator.DevAdminToken)
 	b.waitReady(true, "/readyz to recover with the token restored")
 	// (evt-token comes back after the credentials delay, 30s.)
 	b.emit("evt-after", newWABAs(t, b.graph, 1, 1)[0], nil)

@@ -23,7 +23,7 @@ import (
 
 	"github.com/wabaworker/waba-worker/internal/config"
 	"github.com/wabaworker/waba-worker/internal/embedded"
-	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
+	"github.com/wabaworker/waba-worker/internal/emulator"
 	"github.com/wabaworker/waba-worker/internal/worker"
 )
 
@@ -118,17 +118,17 @@ func runRow(ctx context.Context, o Options, sc scenario, label string, logf func
 		return fail(err)
 	}
 
-	var em *graphtest.Server
+	var em *emulator.Server
 	var trace *callTrace
 	graphURL := ""
 	if sc.kind != kindCeiling {
-		em, err = graphtest.New(graphtest.DefaultSeed(), graphtest.WithRecordLimit(1000))
+		em, err = emulator.New(emulator.DefaultSeed(), emulator.WithRecordLimit(1000))
 		if err != nil {
 			return fail(err)
 		}
 		em.SetLatency(sc.latency)
 		for n := range sc.events {
-			if err := em.AddWABA(graphtest.DevBusinessID, wabaID(n)); err != nil {
+			if err := em.AddWABA(emulator.DevBusinessID, wabaID(n)); err != nil {
 				return fail(err)
 			}
 		}
@@ -143,8 +143,12 @@ func runRow(ctx context.Context, o Options, sc scenario, label string, logf func
 					trace.conns.Add(1)
 				}
 			}}
-		go func() { _ = hs.Serve(ln) }()
-		defer func() { em.Close(); _ = hs.Close() }()
+		served := emulator.ServeListener(em, ln, hs)
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = served.Stop(sctx)
+		}()
 		graphURL = "http://" + ln.Addr().String()
 	}
 
@@ -348,7 +352,7 @@ func publish(ctx context.Context, js jetstream.JetStream, subject string, rec *r
 		now := time.Now()
 		id := eventID(n)
 		data := fmt.Appendf(nil, `{"id":%q,"waba_id":%q,"business_id":%q,"tasks":["MANAGE"],"source":"bench","occurred_at":%q}`,
-			id, wabaID(n), graphtest.DevBusinessID, now.UTC().Format(time.RFC3339Nano))
+			id, wabaID(n), emulator.DevBusinessID, now.UTC().Format(time.RFC3339Nano))
 		f, err := js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: data}, jetstream.WithMsgID(id))
 		if err != nil {
 			return err
@@ -383,9 +387,9 @@ func childCommand(o Options, sc scenario, natsURL, graphURL string) (argv, env [
 	env = append(env,
 		"NATS_URL="+natsURL,
 		"GRAPH_BASE_URL="+graphURL,
-		"GRAPH_ACCESS_TOKEN="+graphtest.DevAdminToken,
-		"BUSINESS_ID="+graphtest.DevBusinessID,
-		"SYSTEM_USER_ID="+graphtest.DevSystemUserID,
+		"GRAPH_ACCESS_TOKEN="+emulator.DevAdminToken,
+		"BUSINESS_ID="+emulator.DevBusinessID,
+		"SYSTEM_USER_ID="+emulator.DevSystemUserID,
 		"WORKER_CONCURRENCY="+strconv.Itoa(sc.inFlight),
 		"HTTP_ADDR=127.0.0.1:0",
 		"LOG_LEVEL="+o.LogLevel,

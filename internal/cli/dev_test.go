@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
+	"github.com/wabaworker/waba-worker/internal/emulator"
 )
 
 // worker dev --demo N: N results appear, one of them a failure that shows its
@@ -57,12 +57,12 @@ func TestDevDemoShowsResultsAndStopsCleanly(t *testing.T) {
 		t.Errorf("the failure's line: %v", f)
 	}
 	seeded := map[string]bool{}
-	for _, id := range graphtest.DevWABAIDs() {
+	for _, id := range emulator.DevWABAIDs() {
 		seeded[id] = true
 	}
 	already := 0
 	for _, s := range ok {
-		if !seeded[s["waba_id"].(string)] || s["system_user_id"] != graphtest.DevSystemUserID {
+		if !seeded[s["waba_id"].(string)] || s["system_user_id"] != emulator.DevSystemUserID {
 			t.Errorf("a success line: %v", s)
 		}
 		if s["already_assigned"] == true {
@@ -92,12 +92,12 @@ func TestDevDemoShowsResultsAndStopsCleanly(t *testing.T) {
 	if code, body := get(t, readyz[1]+"/readyz", ""); code != 200 {
 		t.Errorf("/readyz: %d %s", code, body)
 	}
-	if code, body := get(t, graphURL[1]+"/v25.0/"+graphtest.DevBusinessID+"/system_users", graphtest.DevAdminToken); code != 200 {
+	if code, body := get(t, graphURL[1]+"/v25.0/"+emulator.DevBusinessID+"/system_users", emulator.DevAdminToken); code != 200 {
 		t.Errorf("the emulator at %s: %d %s", graphURL[1], code, body)
 	}
 	// Another terminal: emit against the printed URL, and its result line
 	// appears in dev's output.
-	waba := graphtest.DevWABAIDs()[graphtest.DevWABACount-1]
+	waba := emulator.DevWABAIDs()[emulator.DevWABACount-1]
 	r := runCLI(t.Context(), map[string]string{"NATS_URL": natsURL[1]}, "emit", "--waba-id", waba, "--id", "evt-other", "--wait", "30s")
 	if r.code != 0 {
 		t.Fatalf("emit from another terminal: exit %d, %s", r.code, r.stderr)

@@ -8,9 +8,9 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/wabaworker/waba-worker/internal/emulator"
 	"github.com/wabaworker/waba-worker/internal/events"
 	"github.com/wabaworker/waba-worker/internal/graph"
-	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
 	"github.com/wabaworker/waba-worker/internal/natstest"
 	"github.com/wabaworker/waba-worker/schemas"
 )
@@ -72,7 +72,7 @@ func TestEmitWaitExitCodes(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	b.startWorker()
-	waba := graphtest.DevWABAIDs()[0]
+	waba := emulator.DevWABAIDs()[0]
 
 	ok := runCLI(t.Context(), b.env, "emit", "--waba-id", waba, "--id", "evt-ok", "--wait", "30s")
 	if ok.code != 0 || ok.err != nil {
@@ -89,7 +89,7 @@ func TestEmitWaitExitCodes(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[1]), &s); err != nil || s.EventID != "evt-ok" || s.WabaID != waba {
 		t.Errorf("result %+v (%v)", s, err)
 	}
-	if !strings.Contains(ok.stderr, "succeeded: event evt-ok: WABA "+waba+" assigned to system user "+graphtest.DevSystemUserID) {
+	if !strings.Contains(ok.stderr, "succeeded: event evt-ok: WABA "+waba+" assigned to system user "+emulator.DevSystemUserID) {
 		t.Errorf("stderr %q lacks the summary", ok.stderr)
 	}
 

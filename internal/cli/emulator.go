@@ -9,7 +9,6 @@ import (
 
 	"github.com/wabaworker/waba-worker/internal/config"
 	"github.com/wabaworker/waba-worker/internal/emulator"
-	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
 )
 
 func emulatorHelp() help {
@@ -62,10 +61,10 @@ func runEmulator(ctx context.Context, args []string, env config.LookupEnv, stdou
 	if err := parse(fs, emulatorHelp(), args, stdout); err != nil {
 		return err
 	}
-	seed := graphtest.DefaultSeed()
+	seed := emulator.DefaultSeed()
 	if seedFile != "" {
 		var err error
-		if seed, err = graphtest.LoadSeedFile(seedFile); err != nil {
+		if seed, err = emulator.LoadSeedFile(seedFile); err != nil {
 			return usageError("--seed: %v", err)
 		}
 	}

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
+	"github.com/wabaworker/waba-worker/internal/emulator"
 )
 
 // startEmulator runs `worker graph-emulator args...` until the test ends
@@ -71,11 +71,11 @@ func get(t *testing.T, url, token string) (int, string) {
 func TestGraphEmulatorServesAndLogsEachRequest(t *testing.T) {
 	t.Parallel()
 	url, logs := startEmulator(t)
-	code, body := get(t, url+"/v25.0/"+graphtest.DevBusinessID+"/system_users", graphtest.DevAdminToken)
+	code, body := get(t, url+"/v25.0/"+emulator.DevBusinessID+"/system_users", emulator.DevAdminToken)
 	if code != 200 || !strings.Contains(body, `"name":"waba-worker"`) {
 		t.Fatalf("system_users: %d %s", code, body)
 	}
-	code, body = get(t, url+"/v25.0/999/assigned_users?business="+graphtest.DevBusinessID, graphtest.DevAdminToken)
+	code, body = get(t, url+"/v25.0/999/assigned_users?business="+emulator.DevBusinessID, emulator.DevAdminToken)
 	if code != 400 || !strings.Contains(body, `"error_subcode":33`) {
 		t.Fatalf("unknown WABA: %d %s", code, body)
 	}
@@ -92,7 +92,7 @@ func TestGraphEmulatorServesAndLogsEachRequest(t *testing.T) {
 	if lines[0]["status"] != float64(200) || lines[1]["status"] != float64(400) || lines[1]["code"] != float64(100) {
 		t.Errorf("request lines: %v", lines)
 	}
-	if strings.Contains(logs.String(), graphtest.DevAdminToken) {
+	if strings.Contains(logs.String(), emulator.DevAdminToken) {
 		t.Error("the token appears in the log")
 	}
 }
@@ -105,12 +105,12 @@ func TestGraphEmulatorSeedFile(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("--print-seed: exit %d, %s", r.code, r.stderr)
 	}
-	if _, err := graphtest.LoadSeed(strings.NewReader(r.stdout)); err != nil {
+	if _, err := emulator.LoadSeed(strings.NewReader(r.stdout)); err != nil {
 		t.Fatalf("--print-seed's output does not load: %v\n%s", err, r.stdout)
 	}
 
-	seed := graphtest.Seed{Businesses: []graphtest.Business{{ID: "42", SystemUsers: []graphtest.SystemUser{
-		{ID: "4201", Name: "bsp-bot", Role: graphtest.RoleAdmin, Token: "tok-42"}}, WABAs: []graphtest.WABA{{ID: "4299"}}}}}
+	seed := emulator.Seed{Businesses: []emulator.Business{{ID: "42", SystemUsers: []emulator.SystemUser{
+		{ID: "4201", Name: "bsp-bot", Role: emulator.RoleAdmin, Token: "tok-42"}}, WABAs: []emulator.WABA{{ID: "4299"}}}}}
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(seed); err != nil {
 		t.Fatal(err)
@@ -123,7 +123,7 @@ func TestGraphEmulatorSeedFile(t *testing.T) {
 	if code, body := get(t, url+"/v25.0/42/system_users", "tok-42"); code != 200 || !strings.Contains(body, `"bsp-bot"`) {
 		t.Errorf("seeded business: %d %s", code, body)
 	}
-	if code, _ := get(t, url+"/v25.0/42/system_users", graphtest.DevAdminToken); code != 401 {
+	if code, _ := get(t, url+"/v25.0/42/system_users", emulator.DevAdminToken); code != 401 {
 		t.Errorf("the dev token works against a seed without it: %d", code)
 	}
 

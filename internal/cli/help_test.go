@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
+	"github.com/wabaworker/waba-worker/internal/emulator"
 )
 
 // The seed shown by `worker graph-emulator --help` is a seed the emulator
@@ -17,7 +17,7 @@ func TestEmulatorHelpSeedLoads(t *testing.T) {
 			doc.WriteString(l + "\n")
 		}
 	}
-	seed, err := graphtest.LoadSeed(strings.NewReader(doc.String()))
+	seed, err := emulator.LoadSeed(strings.NewReader(doc.String()))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, doc.String())
 	}

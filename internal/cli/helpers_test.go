@@ -15,6 +15,7 @@ import (
 	"github.com/wabaworker/waba-worker/internal/app"
 	"github.com/wabaworker/waba-worker/internal/cli"
 	"github.com/wabaworker/waba-worker/internal/config"
+	"github.com/wabaworker/waba-worker/internal/emulator"
 	"github.com/wabaworker/waba-worker/internal/events"
 	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
 	"github.com/wabaworker/waba-worker/internal/natstest"
@@ -45,7 +46,7 @@ type bundle struct {
 	nats  *natstest.Server
 	nc    *nats.Conn
 	js    jetstream.JetStream
-	graph *graphtest.Server
+	graph *emulator.Server
 	env   map[string]string // for emit and replay
 	logs  *syncBuffer
 }
@@ -57,7 +58,7 @@ func setup(t *testing.T) *bundle {
 	if _, err := worker.EnsureStream(t.Context(), js, wabatype.Topology{}.WithDefaults()); err != nil {
 		t.Fatal(err)
 	}
-	b := &bundle{t: t, nats: n, nc: nc, js: js, graph: graphtest.NewTestServer(t, graphtest.DefaultSeed()),
+	b := &bundle{t: t, nats: n, nc: nc, js: js, graph: graphtest.NewTestServer(t, emulator.DefaultSeed()),
 		env: map[string]string{"NATS_URL": n.URL()}, logs: &syncBuffer{}}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -74,9 +75,9 @@ func (b *bundle) startWorker() {
 	vars := map[string]string{
 		"NATS_URL":                 b.nats.URL(),
 		"GRAPH_BASE_URL":           b.graph.URL(),
-		"GRAPH_ACCESS_TOKEN":       graphtest.DevAdminToken,
-		"BUSINESS_ID":              graphtest.DevBusinessID,
-		"SYSTEM_USER_ID":           graphtest.DevSystemUserID,
+		"GRAPH_ACCESS_TOKEN":       emulator.DevAdminToken,
+		"BUSINESS_ID":              emulator.DevBusinessID,
+		"SYSTEM_USER_ID":           emulator.DevSystemUserID,
 		"WORKER_CONCURRENCY":       "4",
 		"WORKER_ACK_WAIT":          "5s",
 		"WORKER_RETRY_INITIAL":     "10ms",
@@ -153,7 +154,7 @@ func (b *bundle) failed(eventID, wabaID, kind string, code int, input string) ui
 // succeeded publishes a succeeded event for eventID and wabaID.
 func (b *bundle) succeeded(eventID, wabaID string) uint64 {
 	b.t.Helper()
-	data, _ := json.Marshal(events.Succeeded{EventID: eventID, WabaID: wabaID, SystemUserID: graphtest.DevSystemUserID,
+	data, _ := json.Marshal(events.Succeeded{EventID: eventID, WabaID: wabaID, SystemUserID: emulator.DevSystemUserID,
 		Tasks: []string{"MANAGE"}, Attempts: 1, CompletedAt: time.Now().UTC()})
 	return b.publish("waba.assignment.succeeded", data, map[string]string{jetstream.MsgIDHeader: eventID + ".succeeded"})
 }

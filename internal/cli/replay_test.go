@@ -11,9 +11,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wabaworker/waba-worker/internal/emit"
+	"github.com/wabaworker/waba-worker/internal/emulator"
 	"github.com/wabaworker/waba-worker/internal/events"
 	"github.com/wabaworker/waba-worker/internal/graph"
-	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
 )
 
 // input is a waba.shared payload with odd spacing: a replay must carry it
@@ -266,14 +266,14 @@ func TestReplayedEventSucceedsAfterTheCauseIsFixed(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	b.startWorker()
-	waba := graphtest.DevWABAIDs()[4]
-	b.graph.InjectFault(graph.OpAssignUser, graphtest.Fault{Code: 200, Message: "(#200) Permissions error", Times: -1, Object: waba})
+	waba := emulator.DevWABAIDs()[4]
+	b.graph.InjectFault(graph.OpAssignUser, emulator.Fault{Code: 200, Message: "(#200) Permissions error", Times: -1, Object: waba})
 
 	r := runCLI(t.Context(), b.env, "emit", "--waba-id", waba, "--id", "evt-fix", "--wait", "30s")
 	if r.code != 1 || !strings.Contains(r.stderr, "permanent (Graph code 200") {
 		t.Fatalf("emit: exit %d, stderr %q, want a permanent failure with code 200", r.code, r.stderr)
 	}
-	if got := b.graph.Assignments(waba)[graphtest.DevSystemUserID]; len(got) != 0 {
+	if got := b.graph.Assignments(waba)[emulator.DevSystemUserID]; len(got) != 0 {
 		t.Fatalf("assigned %v despite the fault", got)
 	}
 	b.graph.ClearFaults()
@@ -295,7 +295,7 @@ func TestReplayedEventSucceedsAfterTheCauseIsFixed(t *testing.T) {
 	if !res.OK() || res.Succeeded.WabaID != waba || res.Succeeded.AlreadyAssigned {
 		t.Fatalf("the replayed event's result: %s", res.Data)
 	}
-	if got := b.graph.Assignments(waba)[graphtest.DevSystemUserID]; strings.Join(got, ",") != "MANAGE" {
+	if got := b.graph.Assignments(waba)[emulator.DevSystemUserID]; strings.Join(got, ",") != "MANAGE" {
 		t.Errorf("emulator holds tasks %v for the system user, want MANAGE", got)
 	}
 

@@ -1,6 +1,6 @@
 // Package devenv runs the whole system on one machine, as `worker dev` does:
 // an embedded NATS JetStream server, the Graph emulator seeded with
-// graphtest.DefaultSeed on a real TCP port, and the worker (app.Run) wired
+// emulator.DefaultSeed on a real TCP port, and the worker (app.Run) wired
 // to both. It prints where each part listens and one line per result, and
 // with Demo > 0 emits that many events itself. Nothing outside the process
 // is needed: no service, no network, no configuration.
@@ -17,7 +17,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"sync"
@@ -30,9 +29,9 @@ import (
 	"github.com/wabaworker/waba-worker/internal/config"
 	"github.com/wabaworker/waba-worker/internal/embedded"
 	"github.com/wabaworker/waba-worker/internal/emit"
+	"github.com/wabaworker/waba-worker/internal/emulator"
 	"github.com/wabaworker/waba-worker/internal/events"
 	"github.com/wabaworker/waba-worker/internal/graph"
-	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
 	"github.com/wabaworker/waba-worker/internal/worker"
 )
 
@@ -86,7 +85,7 @@ type Env struct {
 	GraphURL string
 	HTTPAddr string // "" when disabled
 	StoreDir string
-	Graph    *graphtest.Server
+	Graph    *emulator.Server
 }
 
 // Run runs everything until ctx ends, then stops the worker (gracefully),
@@ -132,11 +131,11 @@ func Run(ctx context.Context, o Options) (err error) {
 	env.NATSURL = ns.ClientURL()
 
 	// The Graph emulator, on a real port so another terminal can use it.
-	var gopts []graphtest.Option
+	var gopts []emulator.Option
 	if o.GraphLog != nil {
-		gopts = append(gopts, graphtest.WithLogger(o.GraphLog))
+		gopts = append(gopts, emulator.WithLogger(o.GraphLog))
 	}
-	emu, err := graphtest.New(graphtest.DefaultSeed(), gopts...)
+	emu, err := emulator.New(emulator.DefaultSeed(), gopts...)
 	if err != nil {
 		return fmt.Errorf("dev: graph emulator: %w", err)
 	}
@@ -144,18 +143,11 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: emu, ReadHeaderTimeout: 10 * time.Second}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = hs.Serve(ln) // ends with ErrServerClosed
-	}()
+	served := emulator.ServeListener(emu, ln, nil)
 	defer func() {
-		emu.Close() // ends hung requests first: Shutdown waits for handlers
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = hs.Shutdown(sctx)
-		<-served
+		_ = served.Stop(sctx)
 	}()
 	env.GraphURL = "http://" + ln.Addr().String()
 	env.Graph = emu
@@ -248,9 +240,9 @@ func WorkerConfig(env Env) (config.Config, error) {
 	vars := map[string]string{
 		"NATS_URL":                    env.NATSURL,
 		"GRAPH_BASE_URL":              env.GraphURL,
-		"GRAPH_ACCESS_TOKEN":          graphtest.DevAdminToken,
-		"BUSINESS_ID":                 graphtest.DevBusinessID,
-		"SYSTEM_USER_NAME":            graphtest.DevSystemUserName,
+		"GRAPH_ACCESS_TOKEN":          emulator.DevAdminToken,
+		"BUSINESS_ID":                 emulator.DevBusinessID,
+		"SYSTEM_USER_NAME":            emulator.DevSystemUserName,
 		"WORKER_CONCURRENCY":          "4",
 		"WORKER_MAX_DELIVER":          "5",
 		"WORKER_ACK_WAIT":             "30s",
@@ -391,10 +383,10 @@ func drain(ctx context.Context, results <-chan wabatype.Result) {
 // business does not have; with n >= 3 the second WABA is assigned
 // beforehand, to show an already-assigned success. It waits for their
 // results, then says so.
-func runDemo(ctx context.Context, js jetstream.JetStream, topo wabatype.Topology, emu *graphtest.Server, n int, log *slog.Logger, results <-chan wabatype.Result) {
-	ids := graphtest.DevWABAIDs()
+func runDemo(ctx context.Context, js jetstream.JetStream, topo wabatype.Topology, emu *emulator.Server, n int, log *slog.Logger, results <-chan wabatype.Result) {
+	ids := emulator.DevWABAIDs()
 	if n >= 3 {
-		_ = emu.Assign(ids[1], graphtest.DevSystemUserID, "MANAGE")
+		_ = emu.Assign(ids[1], emulator.DevSystemUserID, "MANAGE")
 	}
 	var run [3]byte
 	_, _ = rand.Read(run[:])
@@ -402,7 +394,7 @@ func runDemo(ctx context.Context, js jetstream.JetStream, topo wabatype.Topology
 	want := map[string]bool{}
 	now := time.Now().UTC().Format(time.RFC3339)
 	for i := range n {
-		ev := events.Shared{ID: prefix + strconv.Itoa(i+1), WabaID: ids[i%len(ids)], BusinessID: graphtest.DevBusinessID,
+		ev := events.Shared{ID: prefix + strconv.Itoa(i+1), WabaID: ids[i%len(ids)], BusinessID: emulator.DevBusinessID,
 			Source: "worker-dev-demo", OccurredAt: now}
 		if n >= 2 && i == n-1 {
 			ev.WabaID = UnknownWABAID
@@ -441,7 +433,7 @@ func runDemo(ctx context.Context, js jetstream.JetStream, topo wabatype.Topology
 }
 
 func printBanner(w io.Writer, env Env, topo wabatype.Topology, temp bool) {
-	ids := graphtest.DevWABAIDs()
+	ids := emulator.DevWABAIDs()
 	store := env.StoreDir
 	if temp {
 		store += ", removed at exit"
@@ -451,7 +443,7 @@ func printBanner(w io.Writer, env Env, topo wabatype.Topology, temp bool) {
 	p("")
 	p("  NATS JetStream  %s  (stream %s; store %s)", env.NATSURL, topo.Stream, store)
 	p("  Graph emulator  %s  (business %s, system user %q %s, token %s,", env.GraphURL,
-		graphtest.DevBusinessID, graphtest.DevSystemUserName, graphtest.DevSystemUserID, graphtest.DevAdminToken)
+		emulator.DevBusinessID, emulator.DevSystemUserName, emulator.DevSystemUserID, emulator.DevAdminToken)
 	p("                  WABAs %s ... %s)", ids[0], ids[len(ids)-1])
 	if env.HTTPAddr != "" {
 		p("  worker HTTP     http://%s/healthz  /readyz  /metrics", env.HTTPAddr)
@@ -461,8 +453,8 @@ func printBanner(w io.Writer, env Env, topo wabatype.Topology, temp bool) {
 	p("  worker emit --nats-url %s --waba-id %s --wait 30s", env.NATSURL, ids[len(ids)-1])
 	p("  worker emit --nats-url %s --waba-id %s --wait 30s   # fails: not shared with the business", env.NATSURL, UnknownWABAID)
 	p("  worker replay --nats-url %s --since 1h --dry-run", env.NATSURL)
-	p("  curl -H 'Authorization: Bearer %s' '%s/%s/%s/assigned_users?business=%s'", graphtest.DevAdminToken,
-		env.GraphURL, graph.DefaultVersion, ids[len(ids)-1], graphtest.DevBusinessID)
+	p("  curl -H 'Authorization: Bearer %s' '%s/%s/%s/assigned_users?business=%s'", emulator.DevAdminToken,
+		env.GraphURL, graph.DefaultVersion, ids[len(ids)-1], emulator.DevBusinessID)
 	p("")
 	p("One line per result follows. Ctrl-C stops everything.")
 }

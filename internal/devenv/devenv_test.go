@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
+	"github.com/wabaworker/waba-worker/internal/emulator"
 )
 
 // A taken default address falls back to a free port; a taken address given
@@ -49,8 +49,8 @@ func TestWorkerConfigPointsAtTheEmulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.GraphBaseURL != "http://127.0.0.1:8090" || cfg.BusinessID != graphtest.DevBusinessID ||
-		cfg.SystemUserName != graphtest.DevSystemUserName || cfg.AccessToken.Value != graphtest.DevAdminToken ||
+	if cfg.GraphBaseURL != "http://127.0.0.1:8090" || cfg.BusinessID != emulator.DevBusinessID ||
+		cfg.SystemUserName != emulator.DevSystemUserName || cfg.AccessToken.Value != emulator.DevAdminToken ||
 		cfg.HTTPAddr != "" || cfg.RetryMaxElapsed > cfg.AckWait {
 		t.Errorf("config %+v", cfg)
 	}

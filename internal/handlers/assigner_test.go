@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wabaworker/waba-worker/internal/breaker"
+	"github.com/wabaworker/waba-worker/internal/emulator"
 	"github.com/wabaworker/waba-worker/internal/events"
 	"github.com/wabaworker/waba-worker/internal/graph"
 	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
@@ -18,16 +19,16 @@ import (
 
 // testBundle is one test's assigner against its own emulator, over real HTTP.
 type testBundle struct {
-	graph    *graphtest.Server
+	graph    *emulator.Server
 	breaker  *breaker.Breaker
 	assigner *handlers.Assigner
 }
 
 func setup(t *testing.T, mod func(*handlers.Config)) *testBundle {
 	t.Helper()
-	g := graphtest.NewTestServer(t, graphtest.DefaultSeed())
+	g := graphtest.NewTestServer(t, emulator.DefaultSeed())
 	client, err := graph.NewClient(graph.WithBaseURL(g.URL()), graph.WithHTTPClient(g.Client()),
-		graph.WithToken(graph.StaticToken(graphtest.DevAdminToken)), graph.WithTimeout(2*time.Second))
+		graph.WithToken(graph.StaticToken(emulator.DevAdminToken)), graph.WithTimeout(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,8 +36,8 @@ func setup(t *testing.T, mod func(*handlers.Config)) *testBundle {
 	cfg := handlers.Config{
 		Graph:           client,
 		Breaker:         br,
-		BusinessID:      graphtest.DevBusinessID,
-		SystemUserID:    graphtest.DevSystemUserID,
+		BusinessID:      emulator.DevBusinessID,
+		SystemUserID:    emulator.DevSystemUserID,
 		RetryInitial:    5 * time.Millisecond,
 		RetryMax:        20 * time.Millisecond,
 		RetryMaxElapsed: 3 * time.Second,
@@ -51,7 +52,7 @@ func setup(t *testing.T, mod func(*handlers.Config)) *testBundle {
 	return &testBundle{graph: g, breaker: br, assigner: a}
 }
 
-var wabas = graphtest.DevWABAIDs()
+var wabas = emulator.DevWABAIDs()
 
 func msg(wabaID string, delivery, maxDeliver int) wabatype.Message {
 	data, _ := json.Marshal(map[string]string{"id": "evt-" + wabaID, "waba_id": wabaID})
@@ -77,7 +78,7 @@ func TestDone(t *testing.T) {
 func TestRateLimitBeyondTheBudgetRetriesLater(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
-	b.graph.InjectFault(graph.OpListAssignedUsers, graphtest.Fault{Status: 400, Code: 80008, IsTransient: true, BUCEstimatedMinutes: 2})
+	b.graph.InjectFault(graph.OpListAssignedUsers, emulator.Fault{Status: 400, Code: 80008, IsTransient: true, BUCEstimatedMinutes: 2})
 	out := b.assigner.Handle(t.Context(), msg(wabas[0], 1, 10))
 	if out.Verdict != wabatype.RetryLater || out.Delay < 119*time.Second {
 		t.Fatalf("got %v after %v, want RetryLater after ~2m (%v)", out.Verdict, out.Delay, out.Err)
@@ -96,7 +97,7 @@ func TestRateLimitBeyondTheBudgetRetriesLater(t *testing.T) {
 func TestRetryAfterIsHonoured(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
-	b.graph.InjectFault(graph.OpListAssignedUsers, graphtest.Fault{Status: 429, Code: 4, RetryAfter: "1"})
+	b.graph.InjectFault(graph.OpListAssignedUsers, emulator.Fault{Status: 429, Code: 4, RetryAfter: "1"})
 	out := b.assigner.Handle(t.Context(), msg(wabas[0], 1, 10))
 	if out.Verdict != wabatype.Done {
 		t.Fatalf("got %v (%v)", out.Verdict, out.Err)
@@ -115,7 +116,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 func TestBreakerOpensAndPauses(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
-	b.graph.SetOutage(graphtest.OutageHTML)
+	b.graph.SetOutage(emulator.OutageHTML)
 	out := b.assigner.Handle(t.Context(), msg(wabas[0], 1, 10))
 	if out.Verdict != wabatype.Paused || out.Reason != wabatype.PauseBreaker || out.Delay != time.Hour {
 		t.Fatalf("got %v %v %v (%v)", out.Verdict, out.Reason, out.Delay, out.Err)
@@ -155,7 +156,7 @@ func TestPermanentErrorsDoNotOpenTheBreaker(t *testing.T) {
 func TestRejectedTokenPauses(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
-	b.graph.RevokeToken(graphtest.DevAdminToken)
+	b.graph.RevokeToken(emulator.DevAdminToken)
 	out := b.assigner.Handle(t.Context(), msg(wabas[0], 10, 10))
 	if out.Verdict != wabatype.Paused || out.Reason != wabatype.PauseCredentials {
 		t.Fatalf("got %v %v (%v)", out.Verdict, out.Reason, out.Err)
@@ -163,7 +164,7 @@ func TestRejectedTokenPauses(t *testing.T) {
 	if reason, err := b.assigner.Probe(t.Context()); graph.Classify(err) != graph.ClassCredentials || reason != wabatype.PauseCredentials {
 		t.Errorf("probe with a revoked token: %v %v", reason, err)
 	}
-	b.graph.RestoreToken(graphtest.DevAdminToken)
+	b.graph.RestoreToken(emulator.DevAdminToken)
 	if reason, err := b.assigner.Probe(t.Context()); err != nil || reason != wabatype.NoPause {
 		t.Errorf("probe after restore: %v %v", reason, err)
 	}
@@ -172,7 +173,7 @@ func TestRejectedTokenPauses(t *testing.T) {
 func TestLastDeliveryExhaustsRetries(t *testing.T) {
 	t.Parallel()
 	b := setup(t, func(c *handlers.Config) { c.RetryMaxElapsed = 30 * time.Millisecond })
-	b.graph.InjectFault(graph.OpListAssignedUsers, graphtest.Fault{Code: 2, IsTransient: true, Times: 3})
+	b.graph.InjectFault(graph.OpListAssignedUsers, emulator.Fault{Code: 2, IsTransient: true, Times: 3})
 	out := b.assigner.Handle(t.Context(), msg(wabas[0], 3, 3))
 	if out.Verdict != wabatype.Failed || out.Failed.Error.Kind != events.KindRetriesExhausted || !out.Failed.Error.Retryable || out.Failed.Attempts != 3 {
 		t.Fatalf("got %+v (%v)", out, out.Err)
@@ -188,7 +189,7 @@ func TestLastDeliveryExhaustsRetries(t *testing.T) {
 func TestHeldTooOftenExhausts(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
-	b.graph.SetOutage(graphtest.OutageHTML)
+	b.graph.SetOutage(emulator.OutageHTML)
 	m := msg(wabas[0], 10, 10)
 	paused := b.assigner.Handle(t.Context(), m)
 	if paused.Verdict != wabatype.Paused || paused.Reason != wabatype.PauseBreaker {
@@ -209,7 +210,7 @@ func TestHeldTooOftenExhausts(t *testing.T) {
 func TestCanceledGivesTheEventBack(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
-	b.graph.InjectFault(graph.OpListAssignedUsers, graphtest.Fault{Hang: true})
+	b.graph.InjectFault(graph.OpListAssignedUsers, emulator.Fault{Hang: true})
 	ctx, cancel := context.WithCancel(t.Context())
 	go func() {
 		for b.graph.Count(graph.OpListAssignedUsers) == 0 {

@@ -17,7 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
+	"github.com/wabaworker/waba-worker/internal/emulator"
 	"github.com/wabaworker/waba-worker/internal/resultstest"
 )
 
@@ -67,7 +67,7 @@ func TestCompose(t *testing.T) {
 		out      string
 	}
 	var runs []*emitted
-	for _, waba := range graphtest.DevWABAIDs()[:4] {
+	for _, waba := range emulator.DevWABAIDs()[:4] {
 		runs = append(runs, &emitted{id: "evt-compose-" + waba, waba: waba})
 	}
 	runs = append(runs, &emitted{id: "evt-compose-unknown", waba: "109999999999999"})

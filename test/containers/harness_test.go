@@ -27,8 +27,8 @@ import (
 	"github.com/testcontainers/testcontainers-go/network"
 	"github.com/testcontainers/testcontainers-go/wait"
 
+	"github.com/wabaworker/waba-worker/internal/emulator"
 	"github.com/wabaworker/waba-worker/internal/graph"
-	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
 	"github.com/wabaworker/waba-worker/internal/resultstest"
 )
 
@@ -55,7 +55,7 @@ type env struct {
 	ctx      context.Context
 	docker   *testcontainers.DockerClient
 	net      *testcontainers.DockerNetwork
-	graph    *graphtest.Server
+	graph    *emulator.Server
 	graphURL string // as the containers reach it
 }
 
@@ -87,7 +87,7 @@ func newEnv(t *testing.T, timeout time.Duration) *env {
 
 	// The emulator listens on the gateway, the host's address on this
 	// network only, so the containers reach it and nothing else does.
-	g, err := graphtest.New(graphtest.DefaultSeed())
+	g, err := emulator.New(emulator.DefaultSeed())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,8 +195,8 @@ func (e *env) workerEnv(natsURL string) map[string]string {
 		"NATS_URL":                 natsURL,
 		"GRAPH_BASE_URL":           e.graphURL,
 		"GRAPH_ACCESS_TOKEN_FILE":  tokenPath,
-		"BUSINESS_ID":              graphtest.DevBusinessID,
-		"SYSTEM_USER_NAME":         graphtest.DevSystemUserName,
+		"BUSINESS_ID":              emulator.DevBusinessID,
+		"SYSTEM_USER_NAME":         emulator.DevSystemUserName,
 		"WORKER_CONCURRENCY":       strconv.Itoa(concurrency),
 		"WORKER_ACK_WAIT":          ackWait.String(),
 		"WORKER_RETRY_INITIAL":     "50ms",
@@ -221,7 +221,7 @@ func (e *env) startWorker(name string, env map[string]string) *workerNode {
 		Env:          env,
 		ExposedPorts: []string{"8080/tcp"},
 		Files: []testcontainers.ContainerFile{{
-			Reader: strings.NewReader(graphtest.DevAdminToken + "\n"), ContainerFilePath: tokenPath, FileMode: 0o444,
+			Reader: strings.NewReader(emulator.DevAdminToken + "\n"), ContainerFilePath: tokenPath, FileMode: 0o444,
 		}},
 		WaitingFor: wait.ForHTTP("/healthz").WithPort("8080/tcp").WithStartupTimeout(60 * time.Second),
 	}
@@ -323,7 +323,7 @@ func (e *env) publish(js jetstream.JetStream, n int) []string {
 	ids := make([]string, n)
 	for i := range ids {
 		waba := strconv.Itoa(700000000000000 + i)
-		if err := e.graph.AddWABA(graphtest.DevBusinessID, waba); err != nil {
+		if err := e.graph.AddWABA(emulator.DevBusinessID, waba); err != nil {
 			e.t.Fatal(err)
 		}
 		ids[i] = "evt-" + waba
@@ -417,7 +417,7 @@ func (e *env) settle(js jetstream.JetStream, results *resultstest.Collector, ids
 	}
 	unassigned := 0
 	for _, id := range ids {
-		tasks := e.graph.Assignments(strings.TrimPrefix(id, "evt-"))[graphtest.DevSystemUserID]
+		tasks := e.graph.Assignments(strings.TrimPrefix(id, "evt-"))[emulator.DevSystemUserID]
 		if !slices.Contains(tasks, "MANAGE") {
 			unassigned++
 		}

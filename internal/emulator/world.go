@@ -1,4 +1,4 @@
-package graphtest
+package emulator
 
 import (
 	"fmt"
@@ -362,18 +362,18 @@ func (s *Server) Assignments(wabaID string) map[string][]string {
 func (s *Server) Assign(wabaID, userID string, tasks ...string) error {
 	norm, msg := normalizeTasks(tasks)
 	if msg != "" {
-		return fmt.Errorf("graphtest: Assign: %s", msg)
+		return fmt.Errorf("emulator: Assign: %s", msg)
 	}
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	w := s.wabas[wabaID]
 	if w == nil {
-		return fmt.Errorf("graphtest: Assign: unknown WABA %s", wabaID)
+		return fmt.Errorf("emulator: Assign: unknown WABA %s", wabaID)
 	}
 	u := s.users[userID]
 	if u == nil || !w.shared[u.business] {
-		return fmt.Errorf("graphtest: Assign: user %s is not a system user of a business WABA %s is shared with", userID, wabaID)
+		return fmt.Errorf("emulator: Assign: user %s is not a system user of a business WABA %s is shared with", userID, wabaID)
 	}
 	w.setLocked(userID, norm, now, now)
 	return nil
@@ -383,15 +383,15 @@ func (s *Server) Assign(wabaID, userID string, tasks ...string) error {
 // businessID; the business's filler users are assigned to it.
 func (s *Server) AddWABA(businessID, wabaID string) error {
 	if !isDigits(wabaID) {
-		return fmt.Errorf("graphtest: AddWABA: id %q must be digits", wabaID)
+		return fmt.Errorf("emulator: AddWABA: id %q must be digits", wabaID)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.businesses[businessID] == nil {
-		return fmt.Errorf("graphtest: AddWABA: unknown business %s", businessID)
+		return fmt.Errorf("emulator: AddWABA: unknown business %s", businessID)
 	}
 	if s.businesses[wabaID] != nil || s.users[wabaID] != nil {
-		return fmt.Errorf("graphtest: AddWABA: id %s is a business or user id", wabaID)
+		return fmt.Errorf("emulator: AddWABA: id %s is a business or user id", wabaID)
 	}
 	s.shareLocked(businessID, wabaID, time.Now())
 	return nil
@@ -402,10 +402,10 @@ func (s *Server) Share(businessID, wabaID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.businesses[businessID] == nil {
-		return fmt.Errorf("graphtest: Share: unknown business %s", businessID)
+		return fmt.Errorf("emulator: Share: unknown business %s", businessID)
 	}
 	if s.wabas[wabaID] == nil {
-		return fmt.Errorf("graphtest: Share: unknown WABA %s", wabaID)
+		return fmt.Errorf("emulator: Share: unknown WABA %s", wabaID)
 	}
 	s.shareLocked(businessID, wabaID, time.Now())
 	return nil
@@ -419,7 +419,7 @@ func (s *Server) Unshare(businessID, wabaID string) error {
 	defer s.mu.Unlock()
 	w := s.wabas[wabaID]
 	if w == nil || !w.shared[businessID] {
-		return fmt.Errorf("graphtest: Unshare: WABA %s is not shared with business %s", wabaID, businessID)
+		return fmt.Errorf("emulator: Unshare: WABA %s is not shared with business %s", wabaID, businessID)
 	}
 	delete(w.shared, businessID)
 	order := w.order[:0]
@@ -438,19 +438,19 @@ func (s *Server) Unshare(businessID, wabaID string) error {
 // business; it is listed after the existing ones.
 func (s *Server) AddSystemUser(businessID string, u SystemUser) error {
 	if !isDigits(u.ID) || u.Name == "" || (u.Role != RoleAdmin && u.Role != RoleEmployee) {
-		return fmt.Errorf("graphtest: AddSystemUser: need digits id, a name and role ADMIN or EMPLOYEE")
+		return fmt.Errorf("emulator: AddSystemUser: need digits id, a name and role ADMIN or EMPLOYEE")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b := s.businesses[businessID]
 	if b == nil {
-		return fmt.Errorf("graphtest: AddSystemUser: unknown business %s", businessID)
+		return fmt.Errorf("emulator: AddSystemUser: unknown business %s", businessID)
 	}
 	if s.users[u.ID] != nil || s.businesses[u.ID] != nil || s.wabas[u.ID] != nil {
-		return fmt.Errorf("graphtest: AddSystemUser: id %s is taken", u.ID)
+		return fmt.Errorf("emulator: AddSystemUser: id %s is taken", u.ID)
 	}
 	if u.Token != "" && s.tokens[u.Token] != nil {
-		return fmt.Errorf("graphtest: AddSystemUser: token is taken")
+		return fmt.Errorf("emulator: AddSystemUser: token is taken")
 	}
 	nu := &user{id: u.ID, name: u.Name, role: u.Role, business: businessID}
 	b.users = append(b.users, nu)
@@ -464,12 +464,12 @@ func (s *Server) AddSystemUser(businessID string, u SystemUser) error {
 // AddToken makes tok a valid token of system user userID.
 func (s *Server) AddToken(tok, userID string) error {
 	if tok == "" {
-		return fmt.Errorf("graphtest: AddToken: empty token")
+		return fmt.Errorf("emulator: AddToken: empty token")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.users[userID] == nil {
-		return fmt.Errorf("graphtest: AddToken: unknown user %s", userID)
+		return fmt.Errorf("emulator: AddToken: unknown user %s", userID)
 	}
 	s.tokens[tok] = &token{userID: userID}
 	return nil

@@ -1,7 +1,13 @@
-// Package graphtest is an emulator of Meta's Graph API for the three edges
+// Package emulator is an emulator of Meta's Graph API for the three edges
 // waba-worker uses. It behaves like Meta, not like the client would wish,
 // so that the client, the worker, `worker dev`, `worker graph-emulator`
 // (docker-compose) and the benchmarks run against something honest.
+//
+// New builds one; Start serves it on a loopback port of its own (tests use
+// graphtest.NewTestServer, which wraps Start); Listen serves it on an
+// address, and Serve runs it as `worker graph-emulator` does: one log line
+// per request, a graceful stop when the context ends. It imports no
+// testing code, so the worker binary may link it.
 //
 // # What it emulates
 //
@@ -79,4 +85,4 @@
 // other tasks in "tasks" (only permitted_tasks is unpacked: MANAGE permits
 // everything, MANAGE_TEMPLATES and MANAGE_PHONE_ASSETS their VIEW_ task);
 // and Meta's eventual consistency beyond SetVisibilityDelay.
-package graphtest
+package emulator

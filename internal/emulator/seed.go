@@ -1,4 +1,4 @@
-package graphtest
+package emulator
 
 import (
 	"encoding/json"
@@ -71,10 +71,10 @@ func LoadSeed(r io.Reader) (Seed, error) {
 	dec.DisallowUnknownFields()
 	var s Seed
 	if err := dec.Decode(&s); err != nil {
-		return Seed{}, fmt.Errorf("graphtest: decode seed: %w", err)
+		return Seed{}, fmt.Errorf("emulator: decode seed: %w", err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return Seed{}, errors.New("graphtest: decode seed: trailing data after the seed object")
+		return Seed{}, errors.New("emulator: decode seed: trailing data after the seed object")
 	}
 	if err := s.Validate(); err != nil {
 		return Seed{}, err
@@ -86,7 +86,7 @@ func LoadSeed(r io.Reader) (Seed, error) {
 func LoadSeedFile(path string) (Seed, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return Seed{}, fmt.Errorf("graphtest: %w", err)
+		return Seed{}, fmt.Errorf("emulator: %w", err)
 	}
 	defer f.Close()
 	s, err := LoadSeed(f)
@@ -104,33 +104,33 @@ func (s Seed) Validate() error {
 	for i, b := range s.Businesses {
 		where := fmt.Sprintf("businesses[%d]", i)
 		if !isDigits(b.ID) {
-			return fmt.Errorf("graphtest: seed %s: id %q must be digits", where, b.ID)
+			return fmt.Errorf("emulator: seed %s: id %q must be digits", where, b.ID)
 		}
 		if bizIDs[b.ID] {
-			return fmt.Errorf("graphtest: seed %s: duplicate business id %s", where, b.ID)
+			return fmt.Errorf("emulator: seed %s: duplicate business id %s", where, b.ID)
 		}
 		bizIDs[b.ID] = true
 		if b.OtherUsers < 0 || b.OtherUsers > maxOtherUsers {
-			return fmt.Errorf("graphtest: seed %s: other_users %d out of range 0..%d", where, b.OtherUsers, maxOtherUsers)
+			return fmt.Errorf("emulator: seed %s: other_users %d out of range 0..%d", where, b.OtherUsers, maxOtherUsers)
 		}
 		for j, u := range b.SystemUsers {
 			uw := fmt.Sprintf("%s.system_users[%d]", where, j)
 			if !isDigits(u.ID) {
-				return fmt.Errorf("graphtest: seed %s: id %q must be digits", uw, u.ID)
+				return fmt.Errorf("emulator: seed %s: id %q must be digits", uw, u.ID)
 			}
 			if _, dup := userIDs[u.ID]; dup {
-				return fmt.Errorf("graphtest: seed %s: duplicate user id %s", uw, u.ID)
+				return fmt.Errorf("emulator: seed %s: duplicate user id %s", uw, u.ID)
 			}
 			userIDs[u.ID] = b.ID
 			if u.Name == "" {
-				return fmt.Errorf("graphtest: seed %s: name is required", uw)
+				return fmt.Errorf("emulator: seed %s: name is required", uw)
 			}
 			if u.Role != RoleAdmin && u.Role != RoleEmployee {
-				return fmt.Errorf("graphtest: seed %s: role %q must be %s or %s", uw, u.Role, RoleAdmin, RoleEmployee)
+				return fmt.Errorf("emulator: seed %s: role %q must be %s or %s", uw, u.Role, RoleAdmin, RoleEmployee)
 			}
 			if u.Token != "" {
 				if tokens[u.Token] {
-					return fmt.Errorf("graphtest: seed %s: duplicate token", uw)
+					return fmt.Errorf("emulator: seed %s: duplicate token", uw)
 				}
 				tokens[u.Token] = true
 			}
@@ -138,7 +138,7 @@ func (s Seed) Validate() error {
 		for k := range b.OtherUsers {
 			id := fillerID(i, k)
 			if _, dup := userIDs[id]; dup {
-				return fmt.Errorf("graphtest: seed %s: filler user id %s collides with a system user", where, id)
+				return fmt.Errorf("emulator: seed %s: filler user id %s collides with a system user", where, id)
 			}
 			userIDs[id] = b.ID
 		}
@@ -147,17 +147,17 @@ func (s Seed) Validate() error {
 		for j, w := range b.WABAs {
 			ww := fmt.Sprintf("businesses[%d].wabas[%d]", i, j)
 			if !isDigits(w.ID) {
-				return fmt.Errorf("graphtest: seed %s: id %q must be digits", ww, w.ID)
+				return fmt.Errorf("emulator: seed %s: id %q must be digits", ww, w.ID)
 			}
 			if bizIDs[w.ID] || userIDs[w.ID] != "" {
-				return fmt.Errorf("graphtest: seed %s: id %s is already a business or user id", ww, w.ID)
+				return fmt.Errorf("emulator: seed %s: id %s is already a business or user id", ww, w.ID)
 			}
 			for uid, tasks := range w.Assigned {
 				if userIDs[uid] != b.ID {
-					return fmt.Errorf("graphtest: seed %s: assigned user %s is not a system user of business %s", ww, uid, b.ID)
+					return fmt.Errorf("emulator: seed %s: assigned user %s is not a system user of business %s", ww, uid, b.ID)
 				}
 				if _, msg := normalizeTasks(tasks); msg != "" {
-					return fmt.Errorf("graphtest: seed %s: user %s: %s", ww, uid, msg)
+					return fmt.Errorf("emulator: seed %s: user %s: %s", ww, uid, msg)
 				}
 			}
 		}

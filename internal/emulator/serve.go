@@ -1,7 +1,3 @@
-// Package emulator serves the Graph emulator (internal/graph/graphtest) as a
-// standalone HTTP server, as `worker graph-emulator` does for
-// docker-compose and manual tests: one log line per request, a graceful
-// stop when the context ends.
 package emulator
 
 import (
@@ -12,8 +8,6 @@ import (
 	"net"
 	"net/http"
 	"time"
-
-	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
 )
 
 // DefaultAddr is where the emulator listens unless told otherwise.
@@ -21,12 +15,12 @@ const DefaultAddr = ":8090"
 
 // Options configure Serve.
 type Options struct {
-	Addr string         // listen address. Defaults to DefaultAddr.
-	Seed graphtest.Seed // the world to serve
-	Log  *slog.Logger   // required: one line per request, and the start and stop
+	Addr string       // listen address. Defaults to DefaultAddr.
+	Seed Seed         // the world to serve
+	Log  *slog.Logger // required: one line per request, and the start and stop
 	// OnListen, if set, is called with the emulator and its base URL once it
 	// listens (tests use it).
-	OnListen func(emu *graphtest.Server, url string)
+	OnListen func(emu *Server, url string)
 }
 
 // Serve runs the emulator until ctx ends, then stops taking requests, ends
@@ -39,7 +33,7 @@ func Serve(ctx context.Context, o Options) error {
 	if o.Addr == "" {
 		o.Addr = DefaultAddr
 	}
-	emu, err := graphtest.New(o.Seed, graphtest.WithLogger(o.Log), graphtest.WithRecordLimit(10000))
+	emu, err := New(o.Seed, WithLogger(o.Log), WithRecordLimit(10000))
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
@@ -48,9 +42,7 @@ func Serve(ctx context.Context, o Options) error {
 		return fmt.Errorf("listen on %s: %w", o.Addr, err)
 	}
 	url := "http://" + displayAddr(ln.Addr())
-	hs := &http.Server{Handler: emu, ReadHeaderTimeout: 10 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
+	srv := ServeListener(emu, ln, nil)
 
 	wabas, users := 0, 0
 	for _, b := range o.Seed.Businesses {
@@ -64,21 +56,63 @@ func Serve(ctx context.Context, o Options) error {
 	}
 
 	select {
-	case err := <-served:
+	case err := <-srv.Failed():
 		emu.Close()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	o.Log.Info("graph emulator stopping")
-	emu.Close() // ends hung requests: Shutdown waits for handlers
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
+	if err := srv.Stop(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
-	<-served
 	o.Log.Info("graph emulator stopped")
 	return nil
+}
+
+// Serving is the emulator answering on a listener. Create it with
+// ServeListener and end it with Stop.
+type Serving struct {
+	emu    *Server
+	hs     *http.Server
+	failed chan error    // the error that ended Serve early
+	done   chan struct{} // closed once Serve returned
+}
+
+// ServeListener serves emu on ln with hs until Stop. A nil hs is a plain
+// http.Server; a nil hs.Handler is emu (a caller may wrap emu instead).
+func ServeListener(emu *Server, ln net.Listener, hs *http.Server) *Serving {
+	if hs == nil {
+		hs = &http.Server{ReadHeaderTimeout: 10 * time.Second}
+	}
+	if hs.Handler == nil {
+		hs.Handler = emu
+	}
+	s := &Serving{emu: emu, hs: hs, failed: make(chan error, 1), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			s.failed <- err
+		}
+	}()
+	return s
+}
+
+// Failed delivers the error that ended serving before Stop, if any.
+func (s *Serving) Failed() <-chan error { return s.failed }
+
+// Stop ends hung and sleeping requests first (Shutdown waits for handlers),
+// then shuts the HTTP server down within ctx, closing it when ctx ends
+// first, and waits for it to stop.
+func (s *Serving) Stop(ctx context.Context) error {
+	s.emu.Close()
+	err := s.hs.Shutdown(ctx)
+	if err != nil {
+		_ = s.hs.Close()
+	}
+	<-s.done
+	return err
 }
 
 // displayAddr turns a wildcard listen address into one a client can use.

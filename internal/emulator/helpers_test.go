@@ -1,4 +1,4 @@
-package graphtest
+package emulator
 
 import (
 	"context"
@@ -67,7 +67,7 @@ func setup(t *testing.T, edit ...func(*Seed)) *testBundle {
 	for _, e := range edit {
 		e(&seed)
 	}
-	srv := NewTestServer(t, seed)
+	srv := newTestServer(t, seed)
 	return &testBundle{srv: srv, client: srv.Client()}
 }
 
@@ -245,4 +245,15 @@ func eventually(t *testing.T, within time.Duration, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// newTestServer is graphtest.NewTestServer, which this package cannot import.
+func newTestServer(t testing.TB, seed Seed, opts ...Option) *Server {
+	t.Helper()
+	s, err := Start(seed, opts...)
+	if err != nil {
+		t.Fatalf("emulator.Start: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
 }

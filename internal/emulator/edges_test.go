@@ -1,4 +1,4 @@
-package graphtest
+package emulator
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package graphtest
+package emulator
 
 import (
 	"encoding/json"
@@ -200,7 +200,7 @@ const (
 func jsonResponse(status int, v any) *response {
 	b, err := json.Marshal(v)
 	if err != nil { // our own types: cannot happen
-		panic(fmt.Sprintf("graphtest: marshal response: %v", err))
+		panic(fmt.Sprintf("emulator: marshal response: %v", err))
 	}
 	return &response{status: status, body: b, contentType: contentJSON, graphHeaders: true}
 }

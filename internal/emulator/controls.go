@@ -1,4 +1,4 @@
-package graphtest
+package emulator
 
 import (
 	"fmt"
@@ -40,7 +40,7 @@ func (s *Server) SetOldestVersion(v string) error {
 	}
 	pv, ok := parseVersion(v)
 	if !ok {
-		return fmt.Errorf("graphtest: SetOldestVersion: %q is not like v25.0", v)
+		return fmt.Errorf("emulator: SetOldestVersion: %q is not like v25.0", v)
 	}
 	s.oldestVersion.Store(&pv)
 	return nil

@@ -1,4 +1,4 @@
-package graphtest
+package emulator
 
 import (
 	"io"
@@ -47,7 +47,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 
 // BenchmarkHTTP measures real HTTP round trips on loopback.
 func BenchmarkHTTP(b *testing.B) {
-	srv := NewTestServer(b, DefaultSeed(), WithRecordLimit(10000))
+	srv := newTestServer(b, DefaultSeed(), WithRecordLimit(10000))
 	c := srv.Client()
 	u := srv.URL() + "/v25.0/" + DevFirstWABAID + "/assigned_users?business=" + DevBusinessID
 	b.RunParallel(func(pb *testing.PB) {

@@ -1,4 +1,4 @@
-package graphtest
+package emulator
 
 import (
 	"encoding/json"
@@ -83,7 +83,7 @@ func TestDefaultSeed(t *testing.T) {
 		t.Fatalf("DevWABAIDs = %v", ids)
 	}
 
-	srv := NewTestServer(t, s)
+	srv := newTestServer(t, s)
 	b := &testBundle{srv: srv, client: srv.Client()}
 	r := b.get(t, "/"+DevBusinessID+"/system_users", DevReadToken, nil)
 	var p systemUsersPage

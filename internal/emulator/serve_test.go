@@ -12,21 +12,20 @@ import (
 
 	"github.com/wabaworker/waba-worker/internal/emulator"
 	"github.com/wabaworker/waba-worker/internal/graph"
-	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
 )
 
 // The example seed (the README's) loads and is served; a request the
 // emulator holds open does not hold up a graceful stop.
 func TestServeExampleSeedAndStopWithAHungRequest(t *testing.T) {
 	t.Parallel()
-	seed, err := graphtest.LoadSeedFile("testdata/seed.json")
+	seed, err := emulator.LoadSeedFile("testdata/seed.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	type listening struct {
-		emu *graphtest.Server
+		emu *emulator.Server
 		url string
 	}
 	ready := make(chan listening, 1)
@@ -40,7 +39,7 @@ func TestServeExampleSeedAndStopWithAHungRequest(t *testing.T) {
 	}), nil))
 	go func() {
 		done <- emulator.Serve(ctx, emulator.Options{Addr: "127.0.0.1:0", Seed: seed, Log: log,
-			OnListen: func(emu *graphtest.Server, url string) { ready <- listening{emu, url} }})
+			OnListen: func(emu *emulator.Server, url string) { ready <- listening{emu, url} }})
 	}()
 	var l listening
 	select {
@@ -66,7 +65,7 @@ func TestServeExampleSeedAndStopWithAHungRequest(t *testing.T) {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
 
-	l.emu.InjectFault(graph.OpListSystemUsers, graphtest.Fault{Hang: true})
+	l.emu.InjectFault(graph.OpListSystemUsers, emulator.Fault{Hang: true})
 	hung := make(chan error, 1)
 	go func() {
 		req, _ := http.NewRequest("GET", l.url+"/v25.0/100200300/system_users", nil)

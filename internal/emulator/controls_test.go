@@ -1,4 +1,4 @@
-package graphtest
+package emulator
 
 import (
 	"bytes"
@@ -419,7 +419,7 @@ func TestRequestRecord(t *testing.T) {
 
 func TestRecordLimit(t *testing.T) {
 	t.Parallel()
-	srv := NewTestServer(t, testSeed(), WithRecordLimit(3))
+	srv := newTestServer(t, testSeed(), WithRecordLimit(3))
 	b := &testBundle{srv: srv, client: srv.Client()}
 	for range 10 {
 		b.get(t, "/"+bizID+"/system_users", adminTok, nil)
@@ -495,7 +495,7 @@ func TestLogger(t *testing.T) {
 	t.Parallel()
 	var buf syncBuffer
 	const secret = "s3cret"
-	srv := NewTestServer(t, testSeed(), WithLogger(slog.New(slog.NewJSONHandler(&buf, nil))))
+	srv := newTestServer(t, testSeed(), WithLogger(slog.New(slog.NewJSONHandler(&buf, nil))))
 	srv.SetAppSecret(secret)
 	b := &testBundle{srv: srv, client: srv.Client()}
 	now := time.Now().Unix()

@@ -1,4 +1,4 @@
-package graphtest
+package emulator
 
 import (
 	"context"
@@ -17,7 +17,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	"github.com/wabaworker/waba-worker/internal/graph"
@@ -70,7 +69,7 @@ type Option func(*Server) error
 func WithLogger(l *slog.Logger) Option {
 	return func(s *Server) error {
 		if l == nil {
-			return fmt.Errorf("graphtest: WithLogger: nil logger")
+			return fmt.Errorf("emulator: WithLogger: nil logger")
 		}
 		s.logger = l
 		return nil
@@ -82,7 +81,7 @@ func WithLogger(l *slog.Logger) Option {
 func WithRecordLimit(n int) Option {
 	return func(s *Server) error {
 		if n < 0 {
-			return fmt.Errorf("graphtest: WithRecordLimit: negative limit %d", n)
+			return fmt.Errorf("emulator: WithRecordLimit: negative limit %d", n)
 		}
 		s.recordMax = n
 		return nil
@@ -90,7 +89,7 @@ func WithRecordLimit(n int) Option {
 }
 
 // New builds an emulator seeded with seed. Serve it with any http.Server,
-// or use NewTestServer in tests.
+// or use Start (graphtest.NewTestServer in tests).
 func New(seed Seed, opts ...Option) (*Server, error) {
 	if err := seed.Validate(); err != nil {
 		return nil, err
@@ -116,17 +115,16 @@ func New(seed Seed, opts ...Option) (*Server, error) {
 	return s, nil
 }
 
-// NewTestServer starts the emulator on an httptest server, closed with
-// t.Cleanup. It fails the test if the seed is invalid.
-func NewTestServer(t testing.TB, seed Seed, opts ...Option) *Server {
-	t.Helper()
+// Start starts the emulator on a loopback port of its own (an
+// httptest.Server, which does not link package testing); Close stops it.
+// graphtest.NewTestServer wraps it for tests.
+func Start(seed Seed, opts ...Option) (*Server, error) {
 	s, err := New(seed, opts...)
 	if err != nil {
-		t.Fatalf("graphtest.NewTestServer: %v", err)
+		return nil, err
 	}
 	s.ts = httptest.NewServer(s)
-	t.Cleanup(s.Close)
-	return s
+	return s, nil
 }
 
 // URL is the base URL of the test server (for GRAPH_BASE_URL), or "" for a

@@ -1,4 +1,4 @@
-package graphtest
+package emulator
 
 import (
 	"encoding/base64"
@@ -35,6 +35,7 @@ type page struct {
 type cursor struct{ offset, empties int }
 
 func (c cursor) String() string {
+	// The cursor text keeps its first name: cursors handed out stay valid.
 	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "graphtest:%d:%d", c.offset, c.empties))
 }
 

@@ -1,4 +1,4 @@
-package graphtest_test
+package emulator_test
 
 // A few contract tests of the Graph client (package graph) against the
 // emulator: the two must agree on what Meta does.
@@ -10,11 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wabaworker/waba-worker/internal/emulator"
 	"github.com/wabaworker/waba-worker/internal/graph"
 	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
 )
 
-func newClient(t *testing.T, srv *graphtest.Server, tok string, opts ...graph.Option) *graph.Client {
+func newClient(t *testing.T, srv *emulator.Server, tok string, opts ...graph.Option) *graph.Client {
 	t.Helper()
 	c, err := graph.NewClient(append([]graph.Option{
 		graph.WithBaseURL(srv.URL()),
@@ -30,28 +31,28 @@ func newClient(t *testing.T, srv *graphtest.Server, tok string, opts ...graph.Op
 func TestClientAssignFlow(t *testing.T) {
 	t.Parallel()
 	const secret = "client-secret"
-	seed := graphtest.DefaultSeed()
+	seed := emulator.DefaultSeed()
 	seed.AppSecret = secret
 	seed.Businesses[0].OtherUsers = 130
 	srv := graphtest.NewTestServer(t, seed)
 	srv.SetEmptyPages(1)
-	c := newClient(t, srv, graphtest.DevReadToken,
-		graph.WithAdminToken(graph.StaticToken(graphtest.DevAdminToken)),
+	c := newClient(t, srv, emulator.DevReadToken,
+		graph.WithAdminToken(graph.StaticToken(emulator.DevAdminToken)),
 		graph.WithAppSecret(graph.StaticToken(secret)))
 	ctx := t.Context()
-	waba := graphtest.DevFirstWABAID
+	waba := emulator.DevFirstWABAID
 
-	u, found, err := c.FindSystemUser(ctx, graphtest.DevBusinessID, func(u graph.SystemUser) bool { return u.Name == graphtest.DevSystemUserName })
-	if err != nil || !found || u.ID != graphtest.DevSystemUserID {
+	u, found, err := c.FindSystemUser(ctx, emulator.DevBusinessID, func(u graph.SystemUser) bool { return u.Name == emulator.DevSystemUserName })
+	if err != nil || !found || u.ID != emulator.DevSystemUserID {
 		t.Fatalf("FindSystemUser = %+v, %v, %v", u, found, err)
 	}
-	if _, found, err := c.FindAssignedUser(ctx, waba, graphtest.DevBusinessID, u.ID); err != nil || found {
+	if _, found, err := c.FindAssignedUser(ctx, waba, emulator.DevBusinessID, u.ID); err != nil || found {
 		t.Fatalf("before: found %v, err %v", found, err)
 	}
 	if err := c.AssignUser(ctx, waba, u.ID, []string{"MANAGE"}); err != nil {
 		t.Fatal(err)
 	}
-	au, found, err := c.FindAssignedUser(ctx, waba, graphtest.DevBusinessID, u.ID)
+	au, found, err := c.FindAssignedUser(ctx, waba, emulator.DevBusinessID, u.ID)
 	if err != nil || !found || !slices.Equal(au.Tasks, []string{"MANAGE"}) {
 		t.Fatalf("after: %+v, %v, %v", au, found, err)
 	}
@@ -67,12 +68,12 @@ func TestClientAssignFlow(t *testing.T) {
 
 func TestClientErrorClasses(t *testing.T) {
 	t.Parallel()
-	srv := graphtest.NewTestServer(t, graphtest.DefaultSeed())
-	admin := newClient(t, srv, graphtest.DevAdminToken)
-	reader := newClient(t, srv, graphtest.DevReadToken)
+	srv := graphtest.NewTestServer(t, emulator.DefaultSeed())
+	admin := newClient(t, srv, emulator.DevAdminToken)
+	reader := newClient(t, srv, emulator.DevReadToken)
 	ctx := t.Context()
-	waba := graphtest.DevFirstWABAID
-	list := func() error { _, err := admin.SystemUsers(ctx, graphtest.DevBusinessID); return err }
+	waba := emulator.DevFirstWABAID
+	list := func() error { _, err := admin.SystemUsers(ctx, emulator.DevBusinessID); return err }
 
 	check := func(name string, err error, class graph.Class, code int) {
 		t.Helper()
@@ -85,8 +86,8 @@ func TestClientErrorClasses(t *testing.T) {
 		}
 	}
 
-	check("EMPLOYEE POST", reader.AssignUser(ctx, waba, graphtest.DevSystemUserID, []string{"MANAGE"}), graph.ClassPermanent, 200)
-	check("unknown WABA", admin.AssignUser(ctx, "1", graphtest.DevSystemUserID, []string{"MANAGE"}), graph.ClassPermanent, 100)
+	check("EMPLOYEE POST", reader.AssignUser(ctx, waba, emulator.DevSystemUserID, []string{"MANAGE"}), graph.ClassPermanent, 200)
+	check("unknown WABA", admin.AssignUser(ctx, "1", emulator.DevSystemUserID, []string{"MANAGE"}), graph.ClassPermanent, 100)
 
 	srv.SetRateLimit(1, time.Hour)
 	_ = list()
@@ -97,17 +98,17 @@ func TestClientErrorClasses(t *testing.T) {
 	}
 	srv.SetRateLimit(0, 0)
 
-	srv.RevokeToken(graphtest.DevAdminToken)
+	srv.RevokeToken(emulator.DevAdminToken)
 	check("revoked", list(), graph.ClassCredentials, 190)
-	srv.ExpireToken(graphtest.DevAdminToken)
+	srv.ExpireToken(emulator.DevAdminToken)
 	check("expired", list(), graph.ClassCredentials, 190)
-	srv.RestoreToken(graphtest.DevAdminToken)
+	srv.RestoreToken(emulator.DevAdminToken)
 
-	srv.SetOutage(graphtest.OutageHTML)
+	srv.SetOutage(emulator.OutageHTML)
 	check("outage", list(), graph.ClassTransient, 0)
-	srv.SetOutage(graphtest.OutageOff)
+	srv.SetOutage(emulator.OutageOff)
 
-	srv.InjectFault(graph.OpListSystemUsers, graphtest.Fault{Drop: true, Times: 2})
+	srv.InjectFault(graph.OpListSystemUsers, emulator.Fault{Drop: true, Times: 2})
 	err = list()
 	var te *graph.TransportError
 	if !errors.As(err, &te) {

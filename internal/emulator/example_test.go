@@ -1,4 +1,4 @@
-package graphtest_test
+package emulator_test
 
 import (
 	"encoding/json"
@@ -9,14 +9,14 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/wabaworker/waba-worker/internal/emulator"
 	"github.com/wabaworker/waba-worker/internal/graph"
-	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
 )
 
 // The emulator behind an httptest server: assign the dev system user to a
 // WABA, then read the assignment back.
 func Example() {
-	emu, err := graphtest.New(graphtest.DefaultSeed())
+	emu, err := emulator.New(emulator.DefaultSeed())
 	if err != nil {
 		panic(err)
 	}
@@ -30,7 +30,7 @@ func Example() {
 			rd = strings.NewReader(body.Encode())
 		}
 		req, _ := http.NewRequest(method, ts.URL+"/v25.0"+path, rd)
-		req.Header.Set("Authorization", "Bearer "+graphtest.DevAdminToken)
+		req.Header.Set("Authorization", "Bearer "+emulator.DevAdminToken)
 		if body != nil {
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		}
@@ -47,9 +47,9 @@ func Example() {
 		}
 		fmt.Println(resp.StatusCode, string(b))
 	}
-	waba := graphtest.DevFirstWABAID
-	call("POST", "/"+waba+"/assigned_users", url.Values{"user": {graphtest.DevSystemUserID}, "tasks": {`["MANAGE"]`}})
-	call("GET", "/"+waba+"/assigned_users?business="+graphtest.DevBusinessID+"&fields=id,tasks", nil)
+	waba := emulator.DevFirstWABAID
+	call("POST", "/"+waba+"/assigned_users", url.Values{"user": {emulator.DevSystemUserID}, "tasks": {`["MANAGE"]`}})
+	call("GET", "/"+waba+"/assigned_users?business="+emulator.DevBusinessID+"&fields=id,tasks", nil)
 	call("GET", "/"+waba+"/assigned_users", nil)
 	fmt.Println(emu.CountFor(graph.OpAssignUser, waba), "POST")
 	// Output:
