@@ -22,8 +22,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wabaworker/waba-worker/internal/config"
-	"github.com/wabaworker/waba-worker/internal/embedded"
 	"github.com/wabaworker/waba-worker/internal/emulator"
+	"github.com/wabaworker/waba-worker/internal/natsserver"
 	"github.com/wabaworker/waba-worker/internal/worker"
 )
 
@@ -99,7 +99,7 @@ func runRow(ctx context.Context, o Options, sc scenario, label string, logf func
 		return fail(err)
 	}
 	defer os.RemoveAll(dir)
-	ns, err := embedded.Start(embedded.Options{StoreDir: filepath.Join(dir, "jetstream")})
+	ns, err := natsserver.Start(natsserver.Options{StoreDir: filepath.Join(dir, "jetstream")})
 	if err != nil {
 		return fail(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/wabaworker/waba-worker/internal/config"
-	"github.com/wabaworker/waba-worker/internal/devenv"
+	"github.com/wabaworker/waba-worker/internal/dev"
 )
 
 func devHelp() help {
@@ -37,12 +37,12 @@ func devHelp() help {
 func runDev(ctx context.Context, args []string, env config.LookupEnv, stdout, stderr io.Writer) error {
 	getenv := getter(env)
 	fs := newFlagSet("worker dev")
-	o := devenv.Options{Out: stdout}
+	o := dev.Options{Out: stdout}
 	fs.IntVar(&o.Demo, "demo", 0, "emit `n` demo events at start and print their results")
 	fs.StringVar(&o.StoreDir, "store", "", "JetStream store `directory`, kept at exit (default: a temporary one, removed at exit)")
-	fs.IntVar(&o.NATSPort, "nats-port", devenv.DefaultNATSPort, "NATS client `port` (0: a free one)")
-	fs.StringVar(&o.GraphAddr, "graph-addr", devenv.DefaultGraphAddr, "Graph emulator listen `address` (port 0: a free one)")
-	fs.StringVar(&o.HTTPAddr, "http-addr", devenv.DefaultHTTPAddr, "`address` of the worker's /healthz, /readyz, /metrics (\"\" disables)")
+	fs.IntVar(&o.NATSPort, "nats-port", dev.DefaultNATSPort, "NATS client `port` (0: a free one)")
+	fs.StringVar(&o.GraphAddr, "graph-addr", dev.DefaultGraphAddr, "Graph emulator listen `address` (port 0: a free one)")
+	fs.StringVar(&o.HTTPAddr, "http-addr", dev.DefaultHTTPAddr, "`address` of the worker's /healthz, /readyz, /metrics (\"\" disables)")
 	if err := parse(fs, devHelp(), args, stdout); err != nil {
 		return err
 	}
@@ -63,5 +63,5 @@ func runDev(ctx context.Context, args []string, env config.LookupEnv, stdout, st
 		o.GraphLog = o.Log.With("component", "graph")
 	}
 	o.WorkerLog = o.WorkerLog.With("component", "worker")
-	return devenv.Run(ctx, o)
+	return dev.Run(ctx, o)
 }

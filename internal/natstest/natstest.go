@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/wabaworker/waba-worker/internal/embedded"
+	"github.com/wabaworker/waba-worker/internal/natsserver"
 )
 
 // Server is a running test server.
@@ -35,7 +35,7 @@ func Start(t testing.TB) *Server {
 
 func (s *Server) start() {
 	s.t.Helper()
-	srv, err := embedded.Start(embedded.Options{Port: s.port, StoreDir: s.storeDir})
+	srv, err := natsserver.Start(natsserver.Options{Port: s.port, StoreDir: s.storeDir})
 	if err != nil {
 		s.t.Fatalf("start nats: %v", err)
 	}

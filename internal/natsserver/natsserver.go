@@ -1,7 +1,7 @@
-// Package embedded runs a NATS server with JetStream inside the process: for
+// Package natsserver runs a NATS server with JetStream inside the process: for
 // `worker dev`, the benchmark and tests. Production runs against a real
 // NATS deployment.
-package embedded
+package natsserver
 
 import (
 	"errors"
@@ -24,7 +24,7 @@ type Options struct {
 // connections.
 func Start(o Options) (*server.Server, error) {
 	if o.StoreDir == "" {
-		return nil, errors.New("embedded: StoreDir is required")
+		return nil, errors.New("natsserver: StoreDir is required")
 	}
 	if o.Host == "" {
 		o.Host = "127.0.0.1"

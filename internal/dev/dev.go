@@ -1,10 +1,10 @@
-// Package devenv runs the whole system on one machine, as `worker dev` does:
+// Package dev runs the whole system on one machine, as `worker dev` does:
 // an embedded NATS JetStream server, the Graph emulator seeded with
 // emulator.DefaultSeed on a real TCP port, and the worker (app.Run) wired
 // to both. It prints where each part listens and one line per result, and
 // with Demo > 0 emits that many events itself. Nothing outside the process
 // is needed: no service, no network, no configuration.
-package devenv
+package dev
 
 import (
 	"cmp"
@@ -27,11 +27,11 @@ import (
 
 	"github.com/wabaworker/waba-worker/internal/app"
 	"github.com/wabaworker/waba-worker/internal/config"
-	"github.com/wabaworker/waba-worker/internal/embedded"
 	"github.com/wabaworker/waba-worker/internal/emit"
 	"github.com/wabaworker/waba-worker/internal/emulator"
 	"github.com/wabaworker/waba-worker/internal/events"
 	"github.com/wabaworker/waba-worker/internal/graph"
+	"github.com/wabaworker/waba-worker/internal/natsserver"
 	"github.com/wabaworker/waba-worker/internal/worker"
 )
 
@@ -98,10 +98,10 @@ func Run(ctx context.Context, o Options) (err error) {
 		}
 	}()
 	if o.Log == nil || o.Out == nil {
-		return errors.New("devenv: Log and Out are required")
+		return errors.New("dev: Log and Out are required")
 	}
 	if o.Demo < 0 {
-		return errors.New("devenv: Demo must not be negative")
+		return errors.New("dev: Demo must not be negative")
 	}
 	log := o.Log
 	wlog := cmp.Or(o.WorkerLog, log)
@@ -120,7 +120,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err != nil {
 		return err
 	}
-	ns, err := embedded.Start(embedded.Options{Port: port, StoreDir: env.StoreDir})
+	ns, err := natsserver.Start(natsserver.Options{Port: port, StoreDir: env.StoreDir})
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
