@@ -24,6 +24,7 @@ import (
 	"github.com/wabaworker/waba-worker/internal/graph"
 	"github.com/wabaworker/waba-worker/internal/handlers"
 	"github.com/wabaworker/waba-worker/internal/health"
+	"github.com/wabaworker/waba-worker/internal/logging"
 	"github.com/wabaworker/waba-worker/internal/metrics"
 	"github.com/wabaworker/waba-worker/internal/tracing"
 	"github.com/wabaworker/waba-worker/internal/version"
@@ -38,7 +39,7 @@ type Options struct {
 	// transport limits.
 	HTTPClient *http.Client
 	// ProbeInterval is how often Graph is probed while a token is rejected.
-	// Defaults to 5s.
+	// Defaults to worker.DefaultConfig's.
 	ProbeInterval time.Duration
 	// OnStart, if set, is called with the running worker once it is built
 	// (tests use it to watch its status).
@@ -161,7 +162,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if opts.OnStart != nil {
 		opts.OnStart(w)
 	}
-	log.Info("waba-worker starting", "nats_url", redactURLs(cfg.NATSURL), "stream", cfg.Stream,
+	log.Info("waba-worker starting", "nats_url", logging.RedactURLs(cfg.NATSURL), "stream", cfg.Stream,
 		"consumer", cfg.Consumer, "graph", cfg.GraphBaseURL, "graph_version", cfg.GraphAPIVersion,
 		"business_id", cfg.BusinessID, "concurrency", cfg.Concurrency)
 	// After the HTTP endpoints are up: /healthz answers while Graph is asked.
@@ -302,10 +303,10 @@ func Connect(urls, creds, name string, log *slog.Logger) (*nats.Conn, error) {
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
-			log.Info("NATS reconnected", "server", redactURLs(c.ConnectedUrlRedacted()))
+			log.Info("NATS reconnected", "server", logging.RedactURLs(c.ConnectedUrlRedacted()))
 		}),
 		nats.ConnectHandler(func(c *nats.Conn) {
-			log.Info("NATS connected", "server", redactURLs(c.ConnectedUrlRedacted()))
+			log.Info("NATS connected", "server", logging.RedactURLs(c.ConnectedUrlRedacted()))
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			log.Warn("NATS error", "error", err.Error())

@@ -28,12 +28,19 @@ const (
 	Open     = gobreaker.StateOpen
 )
 
+// The defaults of Settings.
+const (
+	DefaultOpenTimeout = 30 * time.Second
+	DefaultFailures    = 5
+)
+
 // Settings tune a Breaker.
 type Settings struct {
 	// OpenTimeout is how long the breaker stays open before it lets one
-	// probe through. Defaults to 30s.
+	// probe through. Defaults to DefaultOpenTimeout (30s).
 	OpenTimeout time.Duration
-	// Failures is how many transient failures in a row open it. Defaults to 5.
+	// Failures is how many transient failures in a row open it. Defaults to
+	// DefaultFailures (5).
 	Failures uint32
 	// OnChange, if set, is called on every state change.
 	OnChange func(from, to State)
@@ -48,10 +55,10 @@ type Breaker struct {
 // New returns a closed breaker.
 func New(s Settings) *Breaker {
 	if s.OpenTimeout <= 0 {
-		s.OpenTimeout = 30 * time.Second
+		s.OpenTimeout = DefaultOpenTimeout
 	}
 	if s.Failures == 0 {
-		s.Failures = 5
+		s.Failures = DefaultFailures
 	}
 	st := gobreaker.Settings{
 		Name:        "graph",

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -106,9 +107,9 @@ var natsEnvHelp = []string{
 }
 
 func (n *natsFlags) register(fs *flag.FlagSet, getenv func(string) string) {
-	fs.StringVar(&n.url, "nats-url", or(getenv("NATS_URL"), "nats://127.0.0.1:4222"), "comma-separated NATS server `URL`s [$NATS_URL]")
+	fs.StringVar(&n.url, "nats-url", cmp.Or(getenv("NATS_URL"), nats.DefaultURL), "comma-separated NATS server `URL`s [$NATS_URL]")
 	fs.StringVar(&n.creds, "nats-creds", getenv("NATS_CREDS"), "`path` to a NATS .creds file [$NATS_CREDS]")
-	fs.StringVar(&n.stream, "stream", or(getenv("WORKER_STREAM"), "WABA"), "JetStream stream `name` [$WORKER_STREAM]")
+	fs.StringVar(&n.stream, "stream", cmp.Or(getenv("WORKER_STREAM"), wabatype.DefaultStream), "JetStream stream `name` [$WORKER_STREAM]")
 	n.topo = wabatype.Topology{
 		Subject:          getenv("WORKER_SUBJECT"),
 		SucceededSubject: getenv("WORKER_SUCCEEDED_SUBJECT"),
@@ -127,7 +128,7 @@ func (n *natsFlags) connect(name string) (*nats.Conn, jetstream.JetStream, wabat
 	}
 	nc, err := nats.Connect(n.url, opts...)
 	if err != nil {
-		return nil, nil, topo, fmt.Errorf("connect to NATS at %s: %w", redactURL(n.url), err)
+		return nil, nil, topo, fmt.Errorf("connect to NATS at %s: %w", logging.RedactURLs(n.url), err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -135,26 +136,6 @@ func (n *natsFlags) connect(name string) (*nats.Conn, jetstream.JetStream, wabat
 		return nil, nil, topo, fmt.Errorf("jetstream: %w", err)
 	}
 	return nc, js, topo, nil
-}
-
-// redactURL hides passwords and tokens in NATS URLs.
-func redactURL(urls string) string {
-	parts := strings.Split(urls, ",")
-	for i, u := range parts {
-		if at := strings.LastIndex(u, "@"); at >= 0 {
-			if s := strings.Index(u, "://"); s >= 0 && s < at {
-				parts[i] = u[:s+3] + "[redacted]" + u[at:]
-			}
-		}
-	}
-	return strings.Join(parts, ",")
-}
-
-func or(v, def string) string {
-	if v != "" {
-		return v
-	}
-	return def
 }
 
 // stringList is a flag that may be repeated, each value also a comma list.

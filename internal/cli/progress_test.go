@@ -60,11 +60,3 @@ func TestProgressThrottles(t *testing.T) {
 		t.Errorf("a short scan drew %q", quiet.String())
 	}
 }
-
-func TestRedactURL(t *testing.T) {
-	t.Parallel()
-	got := redactURL("nats://a:b@h1:4222, nats://h2:4222,tls://tok@h3")
-	if want := "nats://[redacted]@h1:4222, nats://h2:4222,tls://[redacted]@h3"; got != want {
-		t.Errorf("got %q, want %q", got, want)
-	}
-}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"github.com/wabaworker/waba-worker/internal/wabatype"
@@ -125,7 +126,7 @@ var kinds = []string{events.KindInvalidEvent, events.KindPermanent, events.KindR
 // describeItem is the line printed for one matching failed event.
 func describeItem(it replay.Item) string {
 	f := it.Failed
-	head := fmt.Sprintf("%-12s seq %d  event %s  WABA %s  %s  %s", it.Action, it.Seq, f.EventID, or(f.WabaID, "(none)"),
+	head := fmt.Sprintf("%-12s seq %d  event %s  WABA %s  %s  %s", it.Action, it.Seq, f.EventID, cmp.Or(f.WabaID, "(none)"),
 		it.Time.UTC().Format(time.RFC3339), wabatype.Describe(f.Error))
 	switch {
 	case it.Action == replay.Replayed:

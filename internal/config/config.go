@@ -17,7 +17,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
+	"github.com/wabaworker/waba-worker/internal/breaker"
 	"github.com/wabaworker/waba-worker/internal/events"
+	"github.com/wabaworker/waba-worker/internal/graph"
+	"github.com/wabaworker/waba-worker/internal/handlers"
+	"github.com/wabaworker/waba-worker/internal/health"
+	"github.com/wabaworker/waba-worker/internal/logging"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
+	"github.com/wabaworker/waba-worker/internal/worker"
 )
 
 // Config is everything `worker run` needs.
@@ -42,7 +51,7 @@ type Config struct {
 	ShutdownTimeout    time.Duration // Defaults to 30s.
 
 	GraphBaseURL     string        // Defaults to https://graph.facebook.com.
-	GraphAPIVersion  string        // Defaults to graph.DefaultVersion.
+	GraphAPIVersion  string        // Defaults to graph.DefaultVersion (v25.0).
 	GraphTimeout     time.Duration // per call. Defaults to 10s.
 	AccessToken      Secret        // required.
 	AdminAccessToken Secret        // Defaults to AccessToken.
@@ -102,59 +111,67 @@ var (
 	versionRE = regexp.MustCompile(`^v[0-9]+\.[0-9]+$`)
 )
 
-// Settings lists every setting in the SPEC's order; the help text and the
-// README's table come from it.
+// The defaults of the packages that own the settings: each default is
+// written once, there, and the help text, Variables and (through a test)
+// the README's table come from it.
+var (
+	workerDefaults   = worker.DefaultConfig()
+	assignerDefaults = handlers.DefaultConfig()
+)
+
+// settings lists every setting in README's order ("Configuration"); the
+// help text and the README's table come from it.
 var settings = []setting{
-	{env: "NATS_URL", flag: "nats-url", def: "nats://127.0.0.1:4222", usage: "comma-separated NATS server URLs",
+	{env: "NATS_URL", flag: "nats-url", def: nats.DefaultURL, usage: "comma-separated NATS server URLs",
 		set: func(c *Config, v string) error { c.NATSURL = v; return checkNATSURLs(v) }},
 	{env: "NATS_CREDS", flag: "nats-creds", usage: "path to a NATS .creds file",
 		set: func(c *Config, v string) error { c.NATSCreds = v; return checkFile(v) }},
-	{env: "WORKER_STREAM", flag: "stream", def: "WABA", usage: "JetStream stream",
+	{env: "WORKER_STREAM", flag: "stream", def: wabatype.DefaultStream, usage: "JetStream stream",
 		set: func(c *Config, v string) error { c.Stream = v; return checkName(v) }},
-	{env: "WORKER_CONSUMER", flag: "consumer", def: "waba-assigner", usage: "durable pull consumer",
+	{env: "WORKER_CONSUMER", flag: "consumer", def: wabatype.DefaultConsumer, usage: "durable pull consumer",
 		set: func(c *Config, v string) error { c.Consumer = v; return checkName(v) }},
-	{env: "WORKER_SUBJECT", flag: "subject", def: "waba.shared", usage: "input subject",
+	{env: "WORKER_SUBJECT", flag: "subject", def: wabatype.DefaultSubject, usage: "input subject",
 		set: func(c *Config, v string) error { c.Subject = v; return checkSubject(v) }},
-	{env: "WORKER_SUCCEEDED_SUBJECT", flag: "succeeded-subject", def: "waba.assignment.succeeded", usage: "subject of succeeded events",
+	{env: "WORKER_SUCCEEDED_SUBJECT", flag: "succeeded-subject", def: wabatype.DefaultSucceededSubject, usage: "subject of succeeded events",
 		set: func(c *Config, v string) error { c.SucceededSubject = v; return checkSubject(v) }},
-	{env: "WORKER_FAILED_SUBJECT", flag: "failed-subject", def: "waba.assignment.failed", usage: "subject of failed events",
+	{env: "WORKER_FAILED_SUBJECT", flag: "failed-subject", def: wabatype.DefaultFailedSubject, usage: "subject of failed events",
 		set: func(c *Config, v string) error { c.FailedSubject = v; return checkSubject(v) }},
-	{env: "WORKER_PROVISION", flag: "provision", def: "true", usage: "create the stream if missing, create/update the consumer",
+	{env: "WORKER_PROVISION", flag: "provision", def: strconv.FormatBool(!workerDefaults.BindOnly), usage: "create the stream if missing, create/update the consumer",
 		set: func(c *Config, v string) (err error) { c.Provision, err = parseBool(v); return err }},
-	{env: "WORKER_CONCURRENCY", flag: "concurrency", def: "16", usage: "events worked at once (1-4096)",
+	{env: "WORKER_CONCURRENCY", flag: "concurrency", def: strconv.Itoa(workerDefaults.Concurrency), usage: "events worked at once (1-4096)",
 		set: func(c *Config, v string) (err error) { c.Concurrency, err = parseInt(v, 1, 4096); return err }},
-	{env: "WORKER_MAX_DELIVER", flag: "max-deliver", def: "10", usage: "deliveries of one event before it fails as retries_exhausted (1-1000)",
+	{env: "WORKER_MAX_DELIVER", flag: "max-deliver", def: strconv.Itoa(workerDefaults.MaxDeliver), usage: "deliveries of one event before it fails as retries_exhausted (1-1000)",
 		set: func(c *Config, v string) (err error) { c.MaxDeliver, err = parseInt(v, 1, 1000); return err }},
-	{env: "WORKER_ACK_WAIT", flag: "ack-wait", def: "60s", usage: "JetStream AckWait (>= 1s)",
+	{env: "WORKER_ACK_WAIT", flag: "ack-wait", def: durationText(workerDefaults.AckWait), usage: "JetStream AckWait (>= 1s)",
 		set: func(c *Config, v string) (err error) { c.AckWait, err = parseDuration(v, time.Second); return err }},
-	{env: "WORKER_RETRY_INITIAL", flag: "retry-initial", def: "500ms", usage: "first in-process retry interval",
+	{env: "WORKER_RETRY_INITIAL", flag: "retry-initial", def: durationText(assignerDefaults.RetryInitial), usage: "first in-process retry interval",
 		set: func(c *Config, v string) (err error) {
 			c.RetryInitial, err = parseDuration(v, time.Millisecond)
 			return err
 		}},
-	{env: "WORKER_RETRY_MAX", flag: "retry-max", def: "30s", usage: "largest in-process retry interval",
+	{env: "WORKER_RETRY_MAX", flag: "retry-max", def: durationText(assignerDefaults.RetryMax), usage: "largest in-process retry interval",
 		set: func(c *Config, v string) (err error) {
 			c.RetryMax, err = parseDuration(v, time.Millisecond)
 			return err
 		}},
-	{env: "WORKER_RETRY_MAX_ELAPSED", flag: "retry-max-elapsed", def: "2m", usage: "in-process retry budget per delivery",
+	{env: "WORKER_RETRY_MAX_ELAPSED", flag: "retry-max-elapsed", def: durationText(assignerDefaults.RetryMaxElapsed), usage: "in-process retry budget per delivery",
 		set: func(c *Config, v string) (err error) {
 			c.RetryMaxElapsed, err = parseDuration(v, time.Millisecond)
 			return err
 		}},
-	{env: "WORKER_BREAKER_OPEN_TIMEOUT", flag: "breaker-open-timeout", def: "30s", usage: "how long the circuit breaker stays open",
+	{env: "WORKER_BREAKER_OPEN_TIMEOUT", flag: "breaker-open-timeout", def: durationText(breaker.DefaultOpenTimeout), usage: "how long the circuit breaker stays open",
 		set: func(c *Config, v string) (err error) {
 			c.BreakerOpenTimeout, err = parseDuration(v, time.Millisecond)
 			return err
 		}},
-	{env: "WORKER_SHUTDOWN_TIMEOUT", flag: "shutdown-timeout", def: "30s", usage: "time to finish in-flight events on SIGTERM",
+	{env: "WORKER_SHUTDOWN_TIMEOUT", flag: "shutdown-timeout", def: durationText(workerDefaults.ShutdownTimeout), usage: "time to finish in-flight events on SIGTERM",
 		set: func(c *Config, v string) (err error) {
 			c.ShutdownTimeout, err = parseDuration(v, time.Millisecond)
 			return err
 		}},
-	{env: "GRAPH_BASE_URL", flag: "graph-base-url", def: "https://graph.facebook.com", usage: "Graph API base URL (the emulator's in dev and tests)",
+	{env: "GRAPH_BASE_URL", flag: "graph-base-url", def: graph.DefaultBaseURL, usage: "Graph API base URL (the emulator's in dev and tests)",
 		set: func(c *Config, v string) error { c.GraphBaseURL = v; return checkHTTPURL(v) }},
-	{env: "GRAPH_API_VERSION", flag: "graph-api-version", def: "v25.0", usage: "Graph API version",
+	{env: "GRAPH_API_VERSION", flag: "graph-api-version", def: graph.DefaultVersion, usage: "Graph API version",
 		set: func(c *Config, v string) error { c.GraphAPIVersion = v; return checkVersion(v) }},
 	{env: "GRAPH_ACCESS_TOKEN", flag: "graph-access-token", secret: true, usage: "system-user token for reads (required; prefer the _FILE form)",
 		set: func(c *Config, v string) error { c.AccessToken.Value = v; return nil }},
@@ -168,7 +185,7 @@ var settings = []setting{
 		set: func(c *Config, v string) error { c.AppSecret.Value = v; return nil }},
 	{env: "GRAPH_APP_SECRET_FILE", flag: "graph-app-secret-file", usage: "file holding GRAPH_APP_SECRET",
 		set: func(c *Config, v string) error { c.AppSecret.File = v; return checkFile(v) }},
-	{env: "GRAPH_TIMEOUT", flag: "graph-timeout", def: "10s", usage: "timeout of one Graph call",
+	{env: "GRAPH_TIMEOUT", flag: "graph-timeout", def: durationText(graph.DefaultTimeout), usage: "timeout of one Graph call",
 		set: func(c *Config, v string) (err error) {
 			c.GraphTimeout, err = parseDuration(v, time.Millisecond)
 			return err
@@ -179,18 +196,18 @@ var settings = []setting{
 		set: func(c *Config, v string) error { c.SystemUserID = v; return checkGraphID(v) }},
 	{env: "SYSTEM_USER_NAME", flag: "system-user-name", usage: "name of the system user to assign, looked up once",
 		set: func(c *Config, v string) error { c.SystemUserName = v; return nil }},
-	{env: "ASSIGN_TASKS", flag: "assign-tasks", def: "MANAGE", usage: "comma list of tasks: " + strings.Join(events.Tasks, ", "),
+	{env: "ASSIGN_TASKS", flag: "assign-tasks", def: strings.Join(assignerDefaults.Tasks, ","), usage: "comma list of tasks: " + strings.Join(events.Tasks, ", "),
 		set: func(c *Config, v string) (err error) { c.AssignTasks, err = events.ParseTasks(v); return err }},
-	{env: "HTTP_ADDR", flag: "http-addr", def: ":8080", emptyAllowed: true, usage: "address of /healthz, /readyz, /metrics; empty disables",
+	{env: "HTTP_ADDR", flag: "http-addr", def: health.DefaultAddr, emptyAllowed: true, usage: "address of /healthz, /readyz, /metrics; empty disables",
 		set: func(c *Config, v string) error { c.HTTPAddr = v; return nil }},
-	{env: "LOG_LEVEL", flag: "log-level", def: "info", usage: "debug, info, warn or error",
+	{env: "LOG_LEVEL", flag: "log-level", def: strings.ToLower(logging.DefaultLevel.String()), usage: "debug, info, warn or error",
 		set: func(c *Config, v string) error {
 			if c.LogLevel.UnmarshalText([]byte(v)) != nil {
 				return errors.New("must be debug, info, warn or error")
 			}
 			return nil
 		}},
-	{env: "LOG_FORMAT", flag: "log-format", def: "auto", usage: "auto (tint on a terminal, JSON otherwise), json or text",
+	{env: "LOG_FORMAT", flag: "log-format", def: logging.DefaultFormat, usage: "auto (tint on a terminal, JSON otherwise), json or text",
 		set: func(c *Config, v string) error { c.LogFormat = v; return checkOneOf(v, "auto", "json", "text") }},
 }
 
@@ -321,14 +338,29 @@ func PrintHelp(w io.Writer) {
 	fmt.Fprintln(w, "  GRAPH_ACCESS_TOKEN_FILE=/run/secrets/graph-token worker run --concurrency 32")
 }
 
-// Variables returns the environment variables with their defaults, in the
-// SPEC's order (for docs and tests).
+// Variables returns the environment variables with their defaults, in
+// README's order (for docs and tests).
 func Variables() [][2]string {
 	out := make([][2]string, len(settings))
 	for i, s := range settings {
 		out[i] = [2]string{s.env, s.def}
 	}
 	return out
+}
+
+// durationText writes a default duration as README does: in whole hours,
+// else whole minutes from 2m up, else whole seconds, else milliseconds
+// (60s, not 1m0s).
+func durationText(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
+	case d%time.Minute == 0 && d >= 2*time.Minute:
+		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
+	case d%time.Second == 0:
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	}
+	return strconv.FormatInt(int64(d/time.Millisecond), 10) + "ms"
 }
 
 func parseBool(v string) (bool, error) {

@@ -11,7 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"fmt"
+	"github.com/nats-io/nats.go"
+	"github.com/wabaworker/waba-worker/internal/breaker"
 	"github.com/wabaworker/waba-worker/internal/config"
+	"github.com/wabaworker/waba-worker/internal/graph"
+	"github.com/wabaworker/waba-worker/internal/handlers"
+	"github.com/wabaworker/waba-worker/internal/health"
+	"github.com/wabaworker/waba-worker/internal/logging"
+	"github.com/wabaworker/waba-worker/internal/worker"
 )
 
 func env(kv map[string]string) config.LookupEnv { return config.MapEnv(kv) }
@@ -217,5 +225,45 @@ func TestEmptyHTTPAddrDisables(t *testing.T) {
 	e["WORKER_CONCURRENCY"] = ""
 	if c, err := config.Load(nil, env(e), nil); err != nil || c.Concurrency != 16 {
 		t.Errorf("an empty WORKER_CONCURRENCY must count as unset: %d, %v", c.Concurrency, err)
+	}
+}
+
+// Each default is written once, in the package that owns the setting: what
+// Load gives with nothing set is those packages' defaults, and `worker run
+// --help` shows each default README's table shows (TestREADMEConfigurationTable).
+func TestDefaultsComeFromTheirOwners(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(nil, env(minimal()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, h := worker.DefaultConfig(), handlers.DefaultConfig()
+	got := []any{c.NATSURL, c.Stream, c.Consumer, c.Subject, c.SucceededSubject, c.FailedSubject,
+		c.Provision, c.Concurrency, c.MaxDeliver, c.AckWait, c.ShutdownTimeout,
+		c.RetryInitial, c.RetryMax, c.RetryMaxElapsed, strings.Join(c.AssignTasks, ","),
+		c.BreakerOpenTimeout, c.GraphBaseURL, c.GraphAPIVersion, c.GraphTimeout,
+		c.HTTPAddr, c.LogLevel, c.LogFormat}
+	want := []any{nats.DefaultURL, w.Stream, w.Consumer, w.Subject, w.SucceededSubject, w.FailedSubject,
+		!w.BindOnly, w.Concurrency, w.MaxDeliver, w.AckWait, w.ShutdownTimeout,
+		h.RetryInitial, h.RetryMax, h.RetryMaxElapsed, strings.Join(h.Tasks, ","),
+		breaker.DefaultOpenTimeout, graph.DefaultBaseURL, graph.DefaultVersion, graph.DefaultTimeout,
+		health.DefaultAddr, logging.DefaultLevel, logging.DefaultFormat}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Errorf("default %d: config says %v, its owner %v", i, got[i], want[i])
+		}
+	}
+
+	var help bytes.Buffer
+	if _, err := config.Load([]string{"--help"}, env(nil), &help); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("--help: %v", err)
+	}
+	for _, v := range config.Variables() {
+		if v[1] == "" {
+			continue
+		}
+		if want := fmt.Sprintf("(default %q) [$%s]", v[1], v[0]); !strings.Contains(help.String(), want) {
+			t.Errorf("--help lacks %s", want)
+		}
 	}
 }

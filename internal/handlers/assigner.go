@@ -59,24 +59,37 @@ type Config struct {
 	Now func() time.Time // Defaults to time.Now.
 }
 
+// DefaultConfig holds the defaults of the settings the assigner owns: what
+// a zero field of Config becomes.
+func DefaultConfig() Config {
+	return Config{
+		Tasks:            []string{"MANAGE"},
+		RetryInitial:     500 * time.Millisecond,
+		RetryMax:         30 * time.Second,
+		RetryMaxElapsed:  2 * time.Minute,
+		CredentialsDelay: 30 * time.Second,
+	}
+}
+
 func (c Config) withDefaults() Config {
+	d := DefaultConfig()
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if len(c.Tasks) == 0 {
-		c.Tasks = []string{"MANAGE"}
+		c.Tasks = d.Tasks
 	}
 	if c.RetryInitial <= 0 {
-		c.RetryInitial = 500 * time.Millisecond
+		c.RetryInitial = d.RetryInitial
 	}
 	if c.RetryMax <= 0 {
-		c.RetryMax = 30 * time.Second
+		c.RetryMax = d.RetryMax
 	}
 	if c.RetryMaxElapsed <= 0 {
-		c.RetryMaxElapsed = 2 * time.Minute
+		c.RetryMaxElapsed = d.RetryMaxElapsed
 	}
 	if c.CredentialsDelay <= 0 {
-		c.CredentialsDelay = 30 * time.Second
+		c.CredentialsDelay = d.CredentialsDelay
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -183,7 +196,7 @@ func (a *Assigner) work(ctx context.Context, j *job) wabatype.Outcome {
 	return out
 }
 
-// assign runs the steps of the SPEC: resolve, read, assign, verify.
+// assign runs the steps README lists ("How it works"): resolve, read, assign, verify.
 func (a *Assigner) assign(ctx context.Context, j *job) wabatype.Outcome {
 	userID, err := a.systemUser(ctx, j)
 	if err != nil {

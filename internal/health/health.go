@@ -25,6 +25,9 @@ import (
 	"github.com/wabaworker/waba-worker/internal/worker"
 )
 
+// DefaultAddr is where the endpoints listen unless HTTP_ADDR says otherwise.
+const DefaultAddr = ":8080"
+
 // OK is the state of a check that passes.
 const OK = "ok"
 

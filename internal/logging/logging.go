@@ -16,6 +16,26 @@ import (
 	"github.com/mattn/go-isatty"
 )
 
+// The defaults of LOG_LEVEL and LOG_FORMAT.
+const (
+	DefaultLevel  = slog.LevelInfo
+	DefaultFormat = "auto"
+)
+
+// RedactURLs hides the user info (passwords, tokens) of comma-separated URLs
+// such as NATS_URL, whether or not they parse: scheme://[redacted]@host.
+func RedactURLs(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, u := range parts {
+		if at := strings.LastIndex(u, "@"); at >= 0 {
+			if s := strings.Index(u, "://"); s >= 0 && s < at {
+				parts[i] = u[:s+3] + "[redacted]" + u[at:]
+			}
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
 // New returns a logger writing to w at level. format is "auto" (tint when w
 // is a terminal, JSON otherwise), "json" or "text" (tint without colour when
 // w is not a terminal).

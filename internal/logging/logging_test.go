@@ -60,3 +60,11 @@ func TestLevel(t *testing.T) {
 		t.Errorf("info logged at warn level: %s", buf.String())
 	}
 }
+
+func TestRedactURLs(t *testing.T) {
+	t.Parallel()
+	got := logging.RedactURLs("nats://a:b@h1:4222, nats://h2:4222,tls://tok@h3")
+	if want := "nats://[redacted]@h1:4222, nats://h2:4222,tls://[redacted]@h3"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
