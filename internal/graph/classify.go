@@ -61,15 +61,16 @@ func RetryAfter(err error) time.Duration {
 	return 0
 }
 
-// Graph codes by class; see Classify and the SPEC's error table.
+// Graph codes by class; see Classify and the table in README ("How it fails").
 var (
 	rateLimitedCodes = map[int]bool{4: true, 17: true, 32: true, 613: true, 80007: true, 80008: true, 130429: true}
 	transientCodes   = map[int]bool{1: true, 2: true, 341: true, 131000: true, 131016: true, 133004: true, 131057: true}
 	credentialCodes  = map[int]bool{102: true, 190: true}
 )
 
-// permanentCode reports the codes the SPEC names as permanent. They stay
-// permanent whatever the HTTP status (unless is_transient says otherwise).
+// permanentCode reports the codes README ("How it fails") names as
+// permanent. They stay permanent whatever the HTTP status (unless
+// is_transient says otherwise).
 func permanentCode(code int) bool {
 	switch {
 	case code == 3, code == 10, code == 100, code == 368:

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// TestClassifySpecTable pins every code of the SPEC's error table.
+// TestClassifySpecTable pins every code of the error table in README ("How it fails").
 func TestClassifySpecTable(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -28,7 +28,7 @@
 // *TransportError. The caller's context ending yields an error that matches
 // context.Canceled or context.DeadlineExceeded. Classify maps any of these
 // to a Class (transient, rate limited, credentials, permanent, canceled),
-// by Graph code first, as the SPEC's error table says.
+// by Graph code first, as the table in README ("How it fails") says.
 //
 // Each HTTP round trip is reported to the observer (WithObserver) as a Call,
 // with the usage headers (X-App-Usage, X-Business-Use-Case-Usage) and the

@@ -241,7 +241,7 @@ func TestMetricsLint(t *testing.T) {
 	}
 }
 
-// The SPEC's metrics exist from the start, before any event.
+// The metrics README lists ("Observability") exist from the start, before any event.
 func TestSpecMetricsExistFromTheStart(t *testing.T) {
 	t.Parallel()
 	m := metrics.New()
