@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -282,12 +283,12 @@ func TestAbandonedLeaseIsTakenAfterTTL(t *testing.T) {
 				if took < ttl/2 {
 					t.Errorf("taken over after %s: the dead holder's last renewal was at most TTL/3 earlier", took)
 				}
-			case <-time.After(ttl + 2*time.Second):
+			case <-time.After(ttl + 4*time.Second): // generous: CI machines are busy
 				e, err := p.kv.Get(context.Background(), waba)
 				if err == nil {
-					t.Fatalf("not taken over within TTL+2s; the key holds %s written %s ago, %d Creates", e.Value(), time.Since(e.Created()), kv.creates.Load())
+					t.Fatalf("not taken over within TTL+4s; the key holds %s written %s ago, %d Creates", e.Value(), time.Since(e.Created()), kv.creates.Load())
 				}
-				t.Fatalf("not taken over within TTL+2s; the key: %v, %d Creates", err, kv.creates.Load())
+				t.Fatalf("not taken over within TTL+4s; the key: %v, %d Creates", err, kv.creates.Load())
 			}
 			if !closedWithin(ls.Lost(), 3*time.Second) {
 				t.Fatal("the dead holder's lease did not report lost")
@@ -450,7 +451,8 @@ func TestLostLease(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			b := setup(t, ttl)
-			l, _ := b.locker("victim")
+			kv := &countingKV{KeyValue: b.process().kv}
+			l := lease.New(kv, lease.Options{Owner: "victim", TTL: ttl})
 			ls := acquire(t, l, waba)
 			c.steal(t, b, b.process().kv)
 
@@ -467,9 +469,22 @@ func TestLostLease(t *testing.T) {
 			if err := ls.Release(context.Background()); err != nil {
 				t.Errorf("second Release = %v", err)
 			}
-			// The local turn was handed on all the same.
-			if _, ok, err := l.TryAcquire(context.Background(), "1"); err != nil || !ok {
-				t.Errorf("TryAcquire another key: %v %v", ok, err)
+			// The local turn was handed on all the same: TryAcquire asks the
+			// bucket (and finds the key held, or deleted) instead of
+			// answering "busy here".
+			creates := kv.creates.Load()
+			again, ok, err := l.TryAcquire(context.Background(), waba)
+			if err != nil {
+				t.Errorf("TryAcquire: %v", err)
+			}
+			if ok {
+				release(t, again)
+			}
+			if kv.creates.Load() != creates+1 {
+				t.Error("TryAcquire after Release did not ask the bucket: the turn was not handed on")
+			}
+			if l.Waiting(waba) != 0 {
+				t.Errorf("%d waiting", l.Waiting(waba))
 			}
 		})
 	}
@@ -479,7 +494,7 @@ func TestLostLease(t *testing.T) {
 // under the bucket's TTL, which Update has no per-key option for.
 func TestRenewalOutlivesTTL(t *testing.T) {
 	t.Parallel()
-	const ttl = time.Second
+	const ttl = 1500 * time.Millisecond
 	b := setup(t, ttl)
 	p := b.process()
 	kv := &countingKV{KeyValue: p.kv}
@@ -489,15 +504,15 @@ func TestRenewalOutlivesTTL(t *testing.T) {
 	ls := acquire(t, l, waba)
 	until := time.Now().Add(7 * ttl / 2)
 	for time.Now().Before(until) {
-		got, ok, err := other.TryAcquire(context.Background(), waba)
-		if err != nil || ok {
-			_ = got.Release(context.Background())
-			t.Fatalf("another process took a renewed lease: %v %v", ok, err)
-		}
 		select {
 		case <-ls.Lost():
 			t.Fatalf("lost: %v", ls.Err())
 		case <-time.After(100 * time.Millisecond):
+		}
+		got, ok, err := other.TryAcquire(context.Background(), waba)
+		if err != nil || ok {
+			_ = got.Release(context.Background())
+			t.Fatalf("another process took a renewed lease: %v %v", ok, err)
 		}
 	}
 	if n := kv.updates.Load(); n < 8 {
@@ -603,20 +618,32 @@ func TestValueNamesOwner(t *testing.T) {
 	}
 }
 
-// The cost of an uncontended lease: Create, then Delete, against an
-// in-process server.
+// The cost of an uncontended lease against an in-process server. "same key":
+// the key was released a moment ago, so its delete marker is there and
+// nats.go's Create takes three round trips (a failed create, a get, an update
+// at the marker's revision) plus the Delete; "new key": one Create and the
+// Delete, as for a WABA seen for the first time in a TTL.
 func BenchmarkAcquireRelease(b *testing.B) {
 	tb := setup(b, lease.DefaultTTL)
 	l, _ := tb.locker("bench")
 	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		ls, err := l.Acquire(ctx, waba)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := ls.Release(ctx); err != nil {
-			b.Fatal(err)
+	run := func(b *testing.B, key func(i int) string) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			ls, err := l.Acquire(ctx, key(i))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := ls.Release(ctx); err != nil {
+				b.Fatal(err)
+			}
+			i++
 		}
 	}
+	b.Run("same key", func(b *testing.B) { run(b, func(int) string { return waba }) })
+	b.Run("new key", func(b *testing.B) {
+		base := time.Now().UnixNano()
+		run(b, func(i int) string { return strconv.FormatInt(base+int64(i), 10) })
+	})
 }
