@@ -180,3 +180,26 @@ func (o *observer) all() []wait {
 	defer o.mu.Unlock()
 	return append([]wait(nil), o.waits...)
 }
+
+// lostReplyKV is the real bucket whose next Creates or Updates are written
+// but answered with a timeout, as when the reply is lost on the way back.
+type lostReplyKV struct {
+	jetstream.KeyValue
+	loseCreates, loseUpdates atomic.Int32
+}
+
+func (k *lostReplyKV) Create(ctx context.Context, key string, value []byte, opts ...jetstream.KVCreateOpt) (uint64, error) {
+	rev, err := k.KeyValue.Create(ctx, key, value, opts...)
+	if err == nil && k.loseCreates.Add(-1) >= 0 {
+		return 0, nats.ErrTimeout
+	}
+	return rev, err
+}
+
+func (k *lostReplyKV) Update(ctx context.Context, key string, value []byte, rev uint64) (uint64, error) {
+	n, err := k.KeyValue.Update(ctx, key, value, rev)
+	if err == nil && k.loseUpdates.Add(-1) >= 0 {
+		return 0, nats.ErrTimeout
+	}
+	return n, err
+}

@@ -313,7 +313,7 @@ func (l *Locker) acquireRemote(ctx context.Context, key string) (_ *Lease, waite
 	value := l.value(token)
 	var (
 		watch     jetstream.KeyWatcher
-		ambiguous bool // a Create failed in a way that may have written it
+		ambiguous time.Time // when a Create first failed in a way that may have written it
 		delay     = l.opts.PollInitial
 		lastErr   error
 	)
@@ -332,11 +332,11 @@ func (l *Locker) acquireRemote(ctx context.Context, key string) (_ *Lease, waite
 			return nil, waited, ctx.Err()
 		}
 		if errors.Is(err, jetstream.ErrKeyExists) {
-			if ambiguous {
+			if !ambiguous.IsZero() {
 				if e, ok := l.ours(ctx, key, token); ok {
-					// An earlier Create did land; its write time is unknown,
-					// so count the TTL from now and renew soon.
-					return l.newLease(key, token, value, e.Revision(), sent.Add(-l.opts.TTL/3)), waited, nil
+					// An earlier Create did land, at some time after the
+					// first of them was sent: count the TTL from then.
+					return l.newLease(key, token, value, e.Revision(), ambiguous), waited, nil
 				}
 			}
 			waited = true
@@ -351,7 +351,9 @@ func (l *Locker) acquireRemote(ctx context.Context, key string) (_ *Lease, waite
 				lastErr = werr
 			}
 		} else {
-			ambiguous = true
+			if ambiguous.IsZero() {
+				ambiguous = sent
+			}
 			lastErr = err
 			l.opts.Logger.Debug("lease: create failed, retrying", "key", key, "err", err)
 		}

@@ -647,3 +647,37 @@ func BenchmarkAcquireRelease(b *testing.B) {
 		run(b, func(i int) string { return strconv.FormatInt(base+int64(i), 10) })
 	})
 }
+
+// A write whose reply was lost is recognised by the lease's token: a Create
+// that landed is taken as acquired (not waited on for a TTL), and a renewal
+// that landed is not taken for a lost lease.
+func TestLostReplies(t *testing.T) {
+	t.Parallel()
+	const ttl = 1500 * time.Millisecond
+	b := setup(t, ttl)
+	kv := &lostReplyKV{KeyValue: b.process().kv}
+	l := lease.New(kv, lease.Options{Owner: "p", TTL: ttl, PollInitial: 10 * time.Millisecond, PollMax: 20 * time.Millisecond})
+	kv.loseCreates.Store(1)
+	kv.loseUpdates.Store(2)
+
+	start := time.Now()
+	ls := acquire(t, l, waba)
+	if d := time.Since(start); d > ttl/2 {
+		t.Errorf("took %s to find that its own Create had landed", d)
+	}
+	waitFor(t, "the lost renewal replies used up", 3*ttl, func() bool { return kv.loseUpdates.Load() < 0 })
+	other, _ := b.locker("other")
+	until := time.Now().Add(ttl)
+	for time.Now().Before(until) {
+		select {
+		case <-ls.Lost():
+			t.Fatalf("lost after a renewal whose reply was lost: %v", ls.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if got, ok, err := other.TryAcquire(context.Background(), waba); err != nil || ok {
+			_ = got.Release(context.Background())
+			t.Fatalf("another took it: %v %v", ok, err)
+		}
+	}
+	release(t, ls)
+}

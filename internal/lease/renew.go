@@ -150,10 +150,7 @@ func (ls *Lease) renewOnce(ctx context.Context, written time.Time) (time.Time, e
 	ttl := ls.l.opts.TTL
 	deadline := written.Add(ttl)
 	retry := min(max(ttl/10, 50*time.Millisecond), time.Second)
-	var (
-		adopted bool // took the revision of a write that looked failed
-		lastErr error
-	)
+	var lastErr error
 	for {
 		left := time.Until(deadline)
 		if left <= 0 {
@@ -172,7 +169,8 @@ func (ls *Lease) renewOnce(ctx context.Context, written time.Time) (time.Time, e
 		}
 		if isMismatch(err) {
 			// The key still holding this lease's token means a write that
-			// looked failed had landed: carry on from its revision (once).
+			// looked failed had landed: carry on from its revision. (Only
+			// this lease writes its token; the deadline bounds the loop.)
 			opCtx, cancel := context.WithTimeout(ctx, ttl/3)
 			e, ok := ls.l.ours(opCtx, ls.key, ls.token)
 			who := ""
@@ -180,13 +178,9 @@ func (ls *Lease) renewOnce(ctx context.Context, written time.Time) (time.Time, e
 				who = ls.l.holder(opCtx, ls.key)
 			}
 			cancel()
-			if ok && !adopted {
-				ls.setRevision(e.Revision())
-				adopted = true
-				continue
-			}
 			if ok {
-				who = "its revision keeps changing under it"
+				ls.setRevision(e.Revision())
+				continue
 			}
 			return written, fmt.Errorf("%w: %s", ErrLost, who)
 		}
