@@ -131,7 +131,7 @@ func carry(data []byte) (event json.RawMessage, exact []byte) {
 	fits := len(data) <= MaxEmbeddedEvent
 	valid := utf8.Valid(data)
 	portable := portableNesting(data)
-	if fits && valid && portable && json.Valid(data) { // portableJSON
+	if fits && valid && portable && json.Valid(data) {
 		event = json.RawMessage(bytes.Clone(data))
 		// Decoding drops blanks around a value, and a JSON string reads as
 		// the text of an input that is not JSON: keep the exact bytes too.
