@@ -362,8 +362,8 @@ func (a *Assigner) fail(j *job, kind string, err error) wabatype.Outcome {
 		Attempts:     j.msg.Delivery,
 		FailedAt:     a.cfg.Now().UTC(),
 		Error:        events.Failure{Kind: kind, Message: err.Error(), Retryable: kind == events.KindRetriesExhausted},
-		Event:        events.RawEvent(j.msg.Data),
 	}
+	f.SetEvent(j.msg.Data)
 	var ie *events.InvalidError
 	if errors.As(err, &ie) {
 		f.Error.Message = ie.Reason
