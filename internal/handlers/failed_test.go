@@ -9,7 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wabaworker/waba-worker/internal/events"
-	"github.com/wabaworker/waba-worker/internal/handlers"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 )
 
 // The failed events the assigner builds for inputs other tools choke on
@@ -29,8 +29,8 @@ func TestFailedEventsOfUnreadableInputs(t *testing.T) {
 		// Valid, so Graph is asked; the WABA is not shared: 100/33, permanent.
 		{"valid but 10,000 levels deep", `{"id":"evt-deep","waba_id":"90","x":` + deep(9999) + `}`, events.KindPermanent},
 	} {
-		out := b.assigner.Handle(t.Context(), handlers.Message{Data: []byte(c.in), StreamSeq: 7, Delivery: 1, MaxDeliver: 10})
-		if out.Verdict != handlers.Failed || out.Failed.Error.Kind != c.kind {
+		out := b.assigner.Handle(t.Context(), wabatype.Message{Data: []byte(c.in), StreamSeq: 7, Delivery: 1, MaxDeliver: 10})
+		if out.Verdict != wabatype.Failed || out.Failed.Error.Kind != c.kind {
 			t.Errorf("%s: got %v %+v, want a failed event of kind %s", c.name, out.Verdict, out.Failed, c.kind)
 			continue
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/wabaworker/waba-worker/internal/events"
 	"github.com/wabaworker/waba-worker/internal/natstest"
 	"github.com/wabaworker/waba-worker/internal/replay"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 	"github.com/wabaworker/waba-worker/internal/worker"
 )
 
@@ -22,7 +23,7 @@ func TestReplayExactBytesAndUnreadableFailedEvents(t *testing.T) {
 	t.Parallel()
 	n := natstest.Start(t)
 	_, js := n.Connect()
-	topo := worker.Topology{}.WithDefaults()
+	topo := wabatype.Topology{}.WithDefaults()
 	if _, err := worker.EnsureStream(t.Context(), js, topo); err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +109,7 @@ func TestReplayExactBytesAndUnreadableFailedEvents(t *testing.T) {
 		if m.Subject != topo.Subject || !bytes.Equal(m.Data, inputs[id]) {
 			t.Errorf("%s: replayed %.60q on %s, want the exact input %.60q", id, m.Data, m.Subject, inputs[id])
 		}
-		if got := m.Header.Get(jetstream.MsgIDHeader); got != replay.MsgID(id, seqOf[id]) {
+		if got := m.Header.Get(jetstream.MsgIDHeader); got != wabatype.ReplayMsgID(id, seqOf[id]) {
 			t.Errorf("%s: Nats-Msg-Id %q", id, got)
 		}
 	}
