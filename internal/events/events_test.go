@@ -182,7 +182,7 @@ func TestRawEvent(t *testing.T) {
 func TestResultsMatchSchemas(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 24, 12, 0, 1, 0, time.UTC)
-	ok := events.Succeeded{EventID: "e", WabaID: "1", SystemUserID: "2", Tasks: []string{"MANAGE"}, Attempts: 1, CompletedAt: now}
+	ok := events.Succeeded{EventID: "e", WabaID: "1", SystemUserID: "2", Tasks: []string{"MANAGE"}, HeldTasks: []string{"MANAGE"}, Attempts: 1, CompletedAt: now}
 	b, _ := json.Marshal(ok)
 	if err := schemas.Validate(schemas.Succeeded, b); err != nil {
 		t.Errorf("succeeded: %v\n%s", err, b)

@@ -12,10 +12,13 @@ import (
 
 // Succeeded is the waba.assignment.succeeded event.
 type Succeeded struct {
-	EventID         string    `json:"event_id"`
-	WabaID          string    `json:"waba_id"`
-	SystemUserID    string    `json:"system_user_id"`
-	Tasks           []string  `json:"tasks"`
+	EventID      string   `json:"event_id"`
+	WabaID       string   `json:"waba_id"`
+	SystemUserID string   `json:"system_user_id"`
+	Tasks        []string `json:"tasks"`
+	// HeldTasks is every task the user holds on the WABA after the
+	// assignment, as the final read-back showed (a superset of Tasks).
+	HeldTasks       []string  `json:"held_tasks"`
 	AlreadyAssigned bool      `json:"already_assigned"`
 	Attempts        int       `json:"attempts"`
 	CompletedAt     time.Time `json:"completed_at"`
