@@ -1,7 +1,7 @@
 package graph
 
 // This file fixes the package's contract: the types and signatures that the
-// worker (internal/handlers) and the emulator (graphtest) build on. The
+// worker (internal/handlers) and the emulator (internal/emulator) build on. The
 // implementation lives in client.go, errors.go, classify.go and token.go.
 
 import (

@@ -9,6 +9,13 @@
 // exponential backoff and jitter, within a per-delivery budget. A rate-limit
 // answer that says how long to wait holds back every Graph call of the
 // process, not just the event that saw it.
+//
+// The Assigner is the worker's Handler: besides Handle it tells the
+// consumer, which owns the pause policy, whether Graph refuses work right now
+// (Paused: the breaker is open), whether work may resume (Probe, which
+// classifies a failed probe as PauseCredentials or PauseBreaker), and the
+// retries_exhausted outcome of a delivery the consumer stops holding
+// (GiveUp).
 package handlers
 
 import (
