@@ -46,11 +46,12 @@ type rawEnvelope struct {
 }
 
 type rawEntry struct {
-	ID      json.RawMessage `json:"id"`
-	Time    json.RawMessage `json:"time"`
-	Object  json.RawMessage `json:"object"`
-	Field   json.RawMessage `json:"field"`
-	Changes json.RawMessage `json:"changes"`
+	ID     json.RawMessage `json:"id"`
+	Time   json.RawMessage `json:"time"`
+	Object json.RawMessage `json:"object"`
+	Field  json.RawMessage `json:"field"`
+	// Changes is nil when absent or null; a null change is nil.
+	Changes []*rawChange `json:"changes"`
 }
 
 type rawChange struct {
@@ -61,8 +62,8 @@ type rawChange struct {
 
 // ParseEnvelope splits a delivery into its changes, in order. The body must
 // be a JSON object whose entry is an array of objects, each with changes
-// absent, null or an array of objects; anything else is an error wrapping
-// ErrNotEnvelope. Beyond that it is lenient, as Meta's payloads vary:
+// absent, null or an array of objects (or nulls, which are skipped);
+// anything else is an error wrapping ErrNotEnvelope. Beyond that it is lenient, as Meta's payloads vary:
 //
 //   - object is taken from the envelope, else from the entry, the change or
 //     the change's value (Meta's own examples put it in each of these);
@@ -87,29 +88,22 @@ func ParseEnvelope(body []byte) ([]Change, error) {
 	object := str(env.Object)
 	var out []Change
 	for i, raw := range entries {
+		// One decode per entry, changes included: each level decoded on
+		// its own would scan the body once per level.
 		var e rawEntry
 		if err := unmarshalObject(raw, &e); err != nil {
 			return nil, fmt.Errorf("%w: entry[%d]: %v", ErrNotEnvelope, i, err)
 		}
 		base := Change{Object: first(object, str(e.Object)), EntryID: id(e.ID), Time: timeValue(e.Time)}
-		switch kind(e.Changes) {
-		case 0, 'n':
+		if e.Changes == nil {
 			c := base
 			c.Field, c.Value = EntryField, raw
 			out = append(out, c)
 			continue
-		case '[':
-		default:
-			return nil, fmt.Errorf("%w: entry[%d].changes is %s, want an array", ErrNotEnvelope, i, kindName(e.Changes))
 		}
-		var changes []json.RawMessage
-		if err := json.Unmarshal(e.Changes, &changes); err != nil {
-			return nil, fmt.Errorf("%w: entry[%d].changes: %v", ErrNotEnvelope, i, err)
-		}
-		for j, rc := range changes {
-			var ch rawChange
-			if err := unmarshalObject(rc, &ch); err != nil {
-				return nil, fmt.Errorf("%w: entry[%d].changes[%d]: %v", ErrNotEnvelope, i, j, err)
+		for _, ch := range e.Changes {
+			if ch == nil {
+				continue // a null change: nothing to keep
 			}
 			c := base
 			c.Value = ch.Value

@@ -202,3 +202,10 @@ var (
 	fixedTime = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	errTest   = errors.New("test: unavailable")
 )
+
+// newServer serves h on a real HTTP server for the test and returns its URL.
+func newServer(t testing.TB, h http.Handler) string {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
