@@ -63,6 +63,11 @@ type Config struct {
 	// waits before it comes back. Defaults to 30s.
 	CredentialsDelay time.Duration
 
+	// UnsharedSubject is the subject of waba.unshared events, which make no
+	// Graph call and are only recorded. Defaults to
+	// wabatype.DefaultUnsharedSubject.
+	UnsharedSubject string
+
 	Now func() time.Time // Defaults to time.Now.
 }
 
@@ -98,6 +103,7 @@ func (c Config) withDefaults() Config {
 	if c.CredentialsDelay <= 0 {
 		c.CredentialsDelay = d.CredentialsDelay
 	}
+	c.UnsharedSubject = cmp.Or(c.UnsharedSubject, wabatype.DefaultUnsharedSubject)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -149,12 +155,34 @@ type job struct {
 // Handle works one delivery and returns what should become of it. It never
 // panics on input and never returns without a verdict.
 func (a *Assigner) Handle(ctx context.Context, m wabatype.Message) wabatype.Outcome {
+	if m.Subject == a.cfg.UnsharedSubject {
+		return a.unshared(m)
+	}
 	j, err := a.newJob(m)
 	if err != nil {
 		j.log.Warn("invalid event", "reason", err.Error())
 		return j.finish(a.fail(j, events.KindInvalidEvent, err))
 	}
 	return j.finish(a.work(ctx, j))
+}
+
+// Key is the WABA a delivery is about, "" when it names none: the lease
+// key under which the consumer works it.
+func (a *Assigner) Key(m wabatype.Message) string { return events.PeekWabaID(m.Data) }
+
+// unshared handles a waba.unshared event: no Graph call; the consumer
+// records it in the ledger and acks it. An invalid one fails as any
+// invalid event does.
+func (a *Assigner) unshared(m wabatype.Message) wabatype.Outcome {
+	ev, err := events.DecodeUnshared(m.Data)
+	j := &job{msg: m, ev: events.Shared{ID: ev.ID, WabaID: ev.WabaID}, id: events.EventID(ev.ID, m.MsgID, m.StreamSeq)}
+	j.log = a.cfg.Logger.With("event_id", j.id, "waba_id", ev.WabaID)
+	if err != nil {
+		j.log.Warn("invalid event", "reason", err.Error(), "subject", m.Subject)
+		return j.finish(a.fail(j, events.KindInvalidEvent, err))
+	}
+	j.log.Info("WABA no longer shared: recorded", "reason", ev.Reason, "source", ev.Source)
+	return j.finish(wabatype.Outcome{Verdict: wabatype.Recorded, Unshared: &ev})
 }
 
 // newJob decodes m; the error says why the event is invalid.
