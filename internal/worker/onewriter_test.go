@@ -120,6 +120,7 @@ func TestDeliveriesOfOneWABARunOneAtATime(t *testing.T) {
 	start("w1-a")
 	eventually(t, "w1-a to be handled", func() bool { return running.Load() == 1 })
 	start("w1-b")
+	eventually(t, "one parked", func() bool { return b.w.Status().Parked == 1 })
 	start("w1-c")
 	eventually(t, "two parked", func() bool { return b.w.Status().Parked == 2 })
 	start("w2-a")
