@@ -24,6 +24,9 @@ import (
 // WABA for at most 15s, a quarter of the default AckWait (60s).
 const DefaultTTL = 15 * time.Second
 
+// DefaultBucket is the KV bucket of the leases (WORKER_LOCK_BUCKET).
+const DefaultBucket = "waba_locks"
+
 // Defaults of the polling while another process holds a key. The key's watch
 // wakes a waiter on a release or expiry; polling is the fallback for a bucket
 // without limit markers or a watch that missed an update.

@@ -17,6 +17,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// DefaultBucket is the KV bucket of the ledger (WORKER_STATE_BUCKET).
+const DefaultBucket = "waba_state"
+
 // State is a WABA's last known state.
 type State string
 
