@@ -65,6 +65,7 @@ func commands() []command {
 		{"dev", "run NATS, the Graph emulator and the worker on this machine (try --demo 5)", runDev},
 		{"emit", "publish one waba.shared event; --wait for its result", runEmit},
 		{"replay", "republish the input of failed events", runReplay},
+		{"status", "print the WABA ledger: each WABA's last known state, and counts", runStatus},
 		{"graph-emulator", "serve the Graph API emulator (docker-compose, manual tests)", runEmulator},
 		{"healthcheck", "exit 0 when the worker's /readyz answers 200 (the image's health check)", runHealthcheck},
 		{"version", "print version, commit, build date and Go version", printVersion},
