@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,7 +36,6 @@ type buckets struct {
 	locker  atomic.Pointer[lease.Locker]
 	ledger  atomic.Pointer[ledger.Store]
 	problem atomic.Pointer[string] // why a bucket is not there, "" when both are
-	said    sync.Map               // problems already logged
 }
 
 func newBuckets(js jetstream.JetStream, cfg config.Config, log *slog.Logger, mx *metrics.Metrics) *buckets {
@@ -102,13 +100,10 @@ func (b *buckets) bucket(ctx context.Context, cfg jetstream.KeyValueConfig) (jet
 	return kv, nil
 }
 
-// fail keeps err for readiness and logs it once.
+// fail keeps err for readiness (the consumer's bind loop logs it).
 func (b *buckets) fail(err error) error {
 	msg := err.Error()
 	b.problem.Store(&msg)
-	if _, said := b.said.LoadOrStore(msg, true); !said {
-		b.log.Error(msg)
-	}
 	return err
 }
 

@@ -3,14 +3,18 @@ package app_test
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/wabaworker/waba-worker/internal/health"
 	"github.com/wabaworker/waba-worker/internal/lease"
 	"github.com/wabaworker/waba-worker/internal/ledger"
 	"github.com/wabaworker/waba-worker/internal/resultstest"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
+	"github.com/wabaworker/waba-worker/internal/worker"
 	"github.com/wabaworker/waba-worker/schemas"
 )
 
@@ -132,5 +136,52 @@ func TestWaitingForALeaseCostsNoDelivery(t *testing.T) {
 	}
 	if info := b.consumerInfo(); info.NumRedelivered != 0 {
 		t.Errorf("%d redelivered", info.NumRedelivered)
+	}
+}
+
+// Without provisioning and with a KV bucket missing, the worker does not
+// consume, says which bucket in one line, and /readyz names it; once the
+// operator creates the buckets it consumes by itself. Lease and ledger
+// metrics count what happened.
+func TestMissingBucketWithoutProvisioning(t *testing.T) {
+	t.Parallel()
+	b := observed(t, map[string]string{"WORKER_PROVISION": "false"})
+	if _, err := b.js.CreateOrUpdateConsumer(t.Context(), "WABA", worker.ConsumerConfig(wabatype.Topology{}.WithDefaults(), 8, 10, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	id := newWABAs(t, b.graph, 7200, 1)[0]
+	b.emit("evt-nobucket", id, nil)
+	b.start()
+	r := b.waitReady(false, "/readyz to name the missing bucket")
+	b.waitFor("the missing bucket named in /readyz", 10*time.Second, func() bool {
+		_, r = b.readyz()
+		return strings.Contains(r.Checks["buckets"], "waba_locks")
+	})
+	if b.results.Count() != 0 {
+		t.Fatal("the worker consumed without its lock bucket")
+	}
+	if _, err := b.js.CreateKeyValue(t.Context(), lease.BucketConfig(lease.DefaultBucket, lease.DefaultTTL, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.js.CreateKeyValue(t.Context(), ledger.BucketConfig(ledger.DefaultBucket, 1)); err != nil {
+		t.Fatal(err)
+	}
+	b.waitResults(1, 30*time.Second)
+	if len(b.results.Succeeded("evt-nobucket")) != 1 {
+		t.Fatalf("after the buckets were made: %+v", b.results.Failed("evt-nobucket"))
+	}
+	r = b.waitReady(true, "ready once the buckets exist")
+	if r.Checks["buckets"] != health.OK {
+		t.Errorf("buckets check %q", r.Checks["buckets"])
+	}
+	if n := strings.Count(b.logs.String(), "KV bucket waba_locks does not exist"); n != 1 {
+		t.Errorf("the missing bucket was logged %d times, want once", n)
+	}
+	s := b.scrape()
+	if n, _ := s.histogram("waba_lease_wait_seconds", map[string]string{"contended": "false"}); n < 1 {
+		t.Errorf("waba_lease_wait_seconds{contended=false} count %d", n)
+	}
+	if got := s.value("waba_ledger_writes_total", map[string]string{"result": "ok"}); got != 1 {
+		t.Errorf("waba_ledger_writes_total{result=ok} = %v", got)
 	}
 }

@@ -337,13 +337,20 @@ const pullers = 2
 // gone (deleted, or the server lost its state) it binds again.
 func (w *Worker) consume(ctx, workCtx context.Context) {
 	retry := retryForever()
+	said := "" // the bind error last logged: the same one is logged once
 	for ctx.Err() == nil {
 		cons, err := w.bind(ctx)
 		if err != nil {
-			w.log.Warn("cannot bind the consumer, retrying", "stream", w.cfg.Stream, "consumer", w.cfg.Consumer, "error", err.Error())
+			level := slog.LevelWarn
+			if err.Error() == said {
+				level = slog.LevelDebug
+			}
+			said = err.Error()
+			w.log.Log(ctx, level, "cannot bind the consumer, retrying", "stream", w.cfg.Stream, "consumer", w.cfg.Consumer, "error", err.Error())
 			timeutil.Sleep(ctx, retry.NextBackOff())
 			continue
 		}
+		said = ""
 		retry.Reset()
 		w.bound.Store(true)
 		w.log.Info("consuming", "stream", w.cfg.Stream, "consumer", w.cfg.Consumer,
