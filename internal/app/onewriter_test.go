@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wabaworker/waba-worker/internal/health"
@@ -183,5 +184,45 @@ func TestMissingBucketWithoutProvisioning(t *testing.T) {
 	}
 	if got := s.value("waba_ledger_writes_total", map[string]string{"result": "ok"}); got != 1 {
 		t.Errorf("waba_ledger_writes_total{result=ok} = %v", got)
+	}
+}
+
+// A waba.unshared event makes no Graph call and publishes no result: the
+// ledger says unshared and the input is acked.
+func TestUnsharedIsRecordedWithoutGraph(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	id := newWABAs(t, b.graph, 7300, 1)[0]
+	b.emit("evt-shared", id, nil)
+	b.start()
+	b.waitResults(1, 20*time.Second)
+	calls := b.graph.Count("*")
+	payload, _ := json.Marshal(map[string]string{"id": "evt-unshared", "waba_id": id, "reason": "PARTNER_REMOVED", "source": "webhook"})
+	if _, err := b.js.PublishMsg(t.Context(), &nats.Msg{Subject: "waba.unshared", Data: payload}, jetstream.WithMsgID("evt-unshared")); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := b.js.KeyValue(t.Context(), ledger.DefaultBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := ledger.New(kv)
+	var rec ledger.Record
+	b.waitFor("the ledger to say unshared", 20*time.Second, func() bool {
+		r, ok, err := store.Get(t.Context(), id)
+		rec = r
+		return err == nil && ok && r.State == ledger.StateUnshared
+	})
+	if rec.EventID != "evt-unshared" {
+		t.Errorf("ledger %+v", rec)
+	}
+	b.waitFor("the input acked", 10*time.Second, func() bool {
+		info := b.consumerInfo()
+		return info.NumAckPending == 0 && info.NumPending == 0
+	})
+	if n := b.results.Count(); n != 1 {
+		t.Errorf("%d results, want only the share's", n)
+	}
+	if n := b.graph.Count("*") - calls; n != 0 {
+		t.Errorf("%d Graph calls for an unshare", n)
 	}
 }
