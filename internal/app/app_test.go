@@ -424,6 +424,28 @@ func TestRetriesExhaustedOnTheLastDelivery(t *testing.T) {
 	}
 }
 
+// Graph answering 200 with an HTML page on every call for one WABA opens the
+// breaker until the event's deliveries run out: its retries_exhausted event
+// names what Graph answered, not only the breaker.
+func TestRetriesExhaustedNamesTheHTMLGraphSent(t *testing.T) {
+	t.Parallel()
+	b := setup(t, map[string]string{"WORKER_MAX_DELIVER": "2"})
+	id := newWABAs(t, b.graph, 0, 1)[0]
+	b.graph.InjectFault(graph.OpListAssignedUsers, emulator.Fault{Object: id, Status: 200, HTML: emulator.ErrorPage, Times: -1})
+	b.emit("evt-html", id, nil)
+	b.start()
+	b.waitResults(1, 60*time.Second)
+	f := b.results.Failed("evt-html")
+	if len(f) != 1 || f[0].Error.Kind != events.KindRetriesExhausted || f[0].Attempts != 2 {
+		t.Fatalf("got %+v", f)
+	}
+	for _, want := range []string{"circuit breaker is open", "last Graph error: graph list_assigned_users: HTTP 200: ", "Sorry, something went wrong."} {
+		if !strings.Contains(f[0].Error.Message, want) {
+			t.Errorf("message %q lacks %q", f[0].Error.Message, want)
+		}
+	}
+}
+
 // A SYSTEM_USER_NAME that names nobody stops the start, naming the variable.
 func TestUnknownSystemUserNameStopsTheStart(t *testing.T) {
 	t.Parallel()

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -150,6 +151,9 @@ type job struct {
 	userID   string
 	bo       *backoff.ExponentialBackOff
 	log      *slog.Logger
+	// lastErr is the last error a Graph call of this delivery returned (the
+	// breaker's refusal is not one): what a retries_exhausted event names.
+	lastErr error
 }
 
 // Handle works one delivery and returns what should become of it. It never
@@ -349,7 +353,13 @@ func (a *Assigner) call(ctx context.Context, j *job, op func(context.Context) er
 		if err := a.pace.wait(ctx, j.bo.GetElapsedTime(), a.cfg.RetryMaxElapsed); err != nil {
 			return err
 		}
-		err := a.cfg.Breaker.Do(func() error { return op(ctx) })
+		err := a.cfg.Breaker.Do(func() error {
+			err := op(ctx)
+			if err != nil {
+				j.lastErr = err
+			}
+			return err
+		})
 		class := graph.Classify(err)
 		if !class.Retryable() {
 			return err
@@ -391,6 +401,10 @@ func (a *Assigner) judge(j *job, err error) wabatype.Outcome {
 		}
 		return wabatype.Outcome{Verdict: wabatype.RetryLater, Delay: rl.after, Err: err}
 	case errors.Is(err, breaker.ErrOpen):
+		if j.lastErr != nil {
+			// The consumer gives this cause to GiveUp.
+			err = fmt.Errorf("%w; last Graph error: %w", err, j.lastErr)
+		}
 		return wabatype.Outcome{Verdict: wabatype.Paused, Reason: wabatype.PauseBreaker, Delay: a.cfg.Breaker.OpenTimeout(), Err: err}
 	}
 	switch graph.Classify(err) {
@@ -447,7 +461,38 @@ func (a *Assigner) fail(j *job, kind string, err error) wabatype.Outcome {
 			f.Error.Message = ge.Error()
 		}
 	}
+	if kind == events.KindRetriesExhausted {
+		f.Error.Message = exhaustedMessage(err)
+	}
 	return wabatype.Outcome{Verdict: wabatype.Failed, Failed: f, Err: err}
+}
+
+// exhaustedMessage says why a delivery ran out and names the last error
+// Graph gave it: the operation, the HTTP status, and Graph's message or an
+// excerpt of a body that was not Graph's JSON (never a token: the graph
+// client redacts them).
+func exhaustedMessage(err error) string {
+	var last string
+	var ge *graph.Error
+	var te *graph.TransportError
+	switch {
+	case errors.As(err, &ge):
+		last = ge.Error()
+		if ge.Message != "" || ge.Code != 0 {
+			// "graph <op>: <message>": put the status after the operation,
+			// as Error does for a body that is not Graph's JSON.
+			last = strings.Replace(last, ": ", fmt.Sprintf(": HTTP %d: ", ge.HTTPStatus), 1)
+		}
+	case errors.As(err, &te):
+		last = te.Error()
+	default:
+		return err.Error()
+	}
+	why := "the last delivery spent its retry budget"
+	if errors.Is(err, breaker.ErrOpen) {
+		why = breaker.ErrOpen.Error()
+	}
+	return why + "; last Graph error: " + last
 }
 
 // Probe asks Graph whether work may resume, with the cheap

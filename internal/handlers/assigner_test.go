@@ -261,3 +261,64 @@ func TestConfigValidation(t *testing.T) {
 		}
 	}
 }
+
+// A retries_exhausted event names the last error Graph gave the delivery,
+// whether the breaker opened (the consumer's GiveUp) or the retry budget ran
+// out: the operation, the status, Graph's message or an excerpt of a body
+// that was not Graph's JSON, and Graph's code and fbtrace_id when it sent an
+// error object.
+func TestRetriesExhaustedNamesTheLastGraphError(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		fault emulator.Fault
+		// budget: the retry budget runs out before the breaker opens.
+		budget bool
+		want   []string
+		code   int // 0: no Graph error object
+	}{
+		{name: "HTML 200, breaker", fault: emulator.Fault{Status: 200, HTML: emulator.ErrorPage},
+			want: []string{"circuit breaker is open", "last Graph error: graph list_assigned_users: HTTP 200: ", "Sorry, something went wrong."}},
+		{name: "truncated JSON 200, breaker", fault: emulator.Fault{Status: 200, Body: `{"data":[{"id":"1972`},
+			want: []string{"circuit breaker is open", "graph list_assigned_users: HTTP 200: {\"data\":[{\"id\":\"1972"}},
+		{name: "5xx with code 2, breaker", fault: emulator.Fault{Status: 503, Code: 2},
+			want: []string{"circuit breaker is open", "graph list_assigned_users: HTTP 503: An unexpected error has occurred", "code 2, fbtrace_id "}, code: 2},
+		{name: "HTML 200, budget", fault: emulator.Fault{Status: 200, HTML: emulator.ErrorPage}, budget: true,
+			want: []string{"retry budget", "graph list_assigned_users: HTTP 200: ", "Sorry, something went wrong."}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, func(c *handlers.Config) {
+				if tc.budget {
+					c.RetryMaxElapsed = 20 * time.Millisecond
+				}
+			})
+			f := tc.fault
+			f.Times = -1
+			b.graph.InjectFault(graph.OpListAssignedUsers, f)
+			m := msg(wabas[0], 3, 3)
+			out := b.assigner.Handle(t.Context(), m)
+			if !tc.budget {
+				if out.Verdict != wabatype.Paused || out.Reason != wabatype.PauseBreaker {
+					t.Fatalf("got %v %v (%v), want a breaker pause", out.Verdict, out.Reason, out.Err)
+				}
+				out = b.assigner.GiveUp(m, out.Err)
+			}
+			if out.Verdict != wabatype.Failed || out.Failed.Error.Kind != events.KindRetriesExhausted {
+				t.Fatalf("got %v (%v), want retries_exhausted", out.Verdict, out.Err)
+			}
+			e := out.Failed.Error
+			for _, w := range tc.want {
+				if !strings.Contains(e.Message, w) {
+					t.Errorf("message %q lacks %q", e.Message, w)
+				}
+			}
+			if strings.Contains(e.Message, emulator.DevAdminToken) {
+				t.Errorf("message holds the token: %q", e.Message)
+			}
+			if tc.code != 0 && (e.GraphCode == nil || *e.GraphCode != tc.code || e.FBTraceID == "") {
+				t.Errorf("graph_code %v, fbtrace_id %q; want %d and Graph's trace id", e.GraphCode, e.FBTraceID, tc.code)
+			}
+		})
+	}
+}
