@@ -327,6 +327,11 @@ func Connect(urls, creds, name string, log *slog.Logger) (*nats.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("NATS_URL: connect: %w", err)
 	}
+	if !nc.IsConnected() {
+		// The first attempt failed; without this line nothing would say so
+		// until a JetStream request timed out.
+		log.Warn(fmt.Sprintf("NATS at %s is unreachable: still trying (the worker starts once it answers)", logging.RedactURLs(urls)))
+	}
 	return nc, nil
 }
 
