@@ -38,21 +38,37 @@ func usageError(format string, args ...any) error {
 	return &ExitError{Code: 2, Err: fmt.Errorf(format, args...)}
 }
 
-// ExitCode prints err (if any) on stderr and returns the process's exit code.
+// ExitCode prints err (if any) on stderr, each of its lines prefixed
+// "worker: ", and returns the process's exit code.
 func ExitCode(err error, stderr io.Writer) int {
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
+	code := 1
 	var ee *ExitError
 	if errors.As(err, &ee) {
-		if ee.Err != nil {
-			fmt.Fprintln(stderr, "worker:", ee.Err)
-		}
-		return ee.Code
+		code, err = ee.Code, ee.Err
 	}
-	fmt.Fprintln(stderr, "worker:", err)
-	return 1
+	if err != nil {
+		for _, l := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintln(stderr, "worker:", l)
+		}
+	}
+	return code
 }
+
+// linePrefixed prefixes each line of err's message (errors.Join puts one
+// problem on each), keeping err's chain.
+type linePrefixed struct {
+	prefix string
+	err    error
+}
+
+func (e *linePrefixed) Error() string {
+	return e.prefix + strings.ReplaceAll(e.err.Error(), "\n", "\n"+e.prefix)
+}
+
+func (e *linePrefixed) Unwrap() error { return e.err }
 
 type command struct {
 	name, summary string
@@ -120,7 +136,7 @@ func runWorker(ctx context.Context, args []string, env config.LookupEnv, stdout,
 		}
 		var ce *config.Error
 		if errors.As(err, &ce) {
-			return &ExitError{Code: 2, Err: fmt.Errorf("configuration: %w", err)}
+			return &ExitError{Code: 2, Err: &linePrefixed{prefix: "configuration: ", err: err}}
 		}
 		return usageError("%v (see 'worker run --help')", err)
 	}

@@ -93,13 +93,22 @@ func (s Secret) String() string {
 	return "unset"
 }
 
-// Error is a problem with one setting.
+// Error is a problem with one setting. Load returns every problem it finds,
+// joined (errors.Join: one line each); errors.As finds the first.
 type Error struct {
-	Var string // the environment variable, e.g. WORKER_CONCURRENCY
-	Msg string
+	Var  string // the environment variable, e.g. WORKER_CONCURRENCY
+	Flag string // the flag, e.g. --concurrency, when the value came from one
+	Msg  string
 }
 
-func (e *Error) Error() string { return e.Var + ": " + e.Msg }
+// Error names what the user typed: the flag when the value came from one,
+// else the variable.
+func (e *Error) Error() string {
+	if e.Flag != "" {
+		return e.Flag + ": " + e.Msg
+	}
+	return e.Var + ": " + e.Msg
+}
 
 // setting is one row of the configuration table: the environment variable,
 // its flag, its default and how to store it.
@@ -266,6 +275,7 @@ func Load(args []string, lookup LookupEnv, usage io.Writer) (Config, error) {
 
 	var c Config
 	var errs []error
+	bad := map[string]bool{} // variables whose value is malformed
 	for _, s := range settings {
 		v, ok := *flags[s.flag], given[s.flag]
 		if !ok {
@@ -283,18 +293,24 @@ func Load(args []string, lookup LookupEnv, usage io.Writer) (Config, error) {
 			if !s.secret {
 				msg = fmt.Sprintf("%s (got %q)", msg, v)
 			}
-			errs = append(errs, &Error{Var: s.env, Msg: msg})
+			e := &Error{Var: s.env, Msg: msg}
+			if given[s.flag] {
+				e.Flag = "--" + s.flag
+			}
+			errs = append(errs, e)
+			bad[s.env] = true
 		}
 	}
-	errs = append(errs, c.validate()...)
+	errs = append(errs, c.validate(bad)...)
 	if len(errs) > 0 {
-		return Config{}, errs[0]
+		return Config{}, errors.Join(errs...)
 	}
 	return c, nil
 }
 
-// validate checks what spans several settings.
-func (c *Config) validate() []error {
+// validate checks what spans several settings; a check that reads a
+// malformed one (bad) is left out, as its error says it all.
+func (c *Config) validate(bad map[string]bool) []error {
 	var errs []error
 	add := func(v, msg string) { errs = append(errs, &Error{Var: v, Msg: msg}) }
 	switch {
@@ -318,10 +334,11 @@ func (c *Config) validate() []error {
 	case c.SystemUserID != "" && c.SystemUserName != "":
 		add("SYSTEM_USER_ID", "set SYSTEM_USER_ID or SYSTEM_USER_NAME, not both")
 	}
-	if c.RetryInitial > c.RetryMax {
+	if c.RetryInitial > c.RetryMax && !bad["WORKER_RETRY_INITIAL"] && !bad["WORKER_RETRY_MAX"] {
 		add("WORKER_RETRY_INITIAL", fmt.Sprintf("%s is longer than WORKER_RETRY_MAX (%s)", c.RetryInitial, c.RetryMax))
 	}
 	switch {
+	case bad["WORKER_SUBJECT"] || bad["WORKER_SUCCEEDED_SUBJECT"] || bad["WORKER_FAILED_SUBJECT"]:
 	case c.SucceededSubject == c.Subject:
 		add("WORKER_SUCCEEDED_SUBJECT", "must differ from WORKER_SUBJECT")
 	case c.FailedSubject == c.Subject:

@@ -113,8 +113,10 @@ func TestBadSettingsNameTheVariable(t *testing.T) {
 			t.Errorf("%s=%q: got %v, want an error naming %s", c.name, c.value, err, c.name)
 			continue
 		}
-		if strings.Contains(err.Error(), "\n") {
-			t.Errorf("%s: error spans lines: %q", c.name, err)
+		for _, l := range strings.Split(err.Error(), "\n") {
+			if !regexp.MustCompile(`^[A-Z_]+: `).MatchString(l) {
+				t.Errorf("%s: a line that names no variable: %q", c.name, l)
+			}
 		}
 	}
 }
@@ -265,5 +267,52 @@ func TestDefaultsComeFromTheirOwners(t *testing.T) {
 		if want := fmt.Sprintf("(default %q) [$%s]", v[1], v[0]); !strings.Contains(help.String(), want) {
 			t.Errorf("--help lacks %s", want)
 		}
+	}
+}
+
+// Every missing or malformed setting is reported at once, one line each,
+// so that one run tells the whole story.
+func TestEveryProblemAtOnce(t *testing.T) {
+	t.Parallel()
+	_, err := config.Load(nil, env(map[string]string{"WORKER_CONCURRENCY": "lots", "LOG_FORMAT": "xml"}), nil)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	want := []string{
+		`WORKER_CONCURRENCY: must be a whole number from 1 to 4096 (got "lots")`,
+		`LOG_FORMAT: `,
+		`GRAPH_ACCESS_TOKEN: required (or GRAPH_ACCESS_TOKEN_FILE)`,
+		`BUSINESS_ID: required`,
+		`SYSTEM_USER_ID: required (or SYSTEM_USER_NAME)`,
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("line %d: %q, want %q...", i+1, lines[i], w)
+		}
+	}
+	var ce *config.Error
+	if !errors.As(err, &ce) || ce.Var != "WORKER_CONCURRENCY" {
+		t.Errorf("errors.As finds %v, want the first problem", ce)
+	}
+}
+
+// A flag's error names the flag the user typed; the variable's, the variable.
+func TestFlagErrorsNameTheFlag(t *testing.T) {
+	t.Parallel()
+	e := minimal()
+	e["WORKER_MAX_DELIVER"] = "0"
+	_, err := config.Load([]string{"--concurrency", "0"}, env(e), nil)
+	got := fmt.Sprint(err)
+	want := "--concurrency: must be a whole number from 1 to 4096 (got \"0\")\nWORKER_MAX_DELIVER: must be a whole number from 1 to 1000 (got \"0\")"
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	var ce *config.Error
+	if !errors.As(err, &ce) || ce.Var != "WORKER_CONCURRENCY" || ce.Flag != "--concurrency" {
+		t.Errorf("got %+v", ce)
 	}
 }
