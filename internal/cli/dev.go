@@ -4,6 +4,10 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 
 	"github.com/wabaworker/waba-worker/internal/config"
 	"github.com/wabaworker/waba-worker/internal/dev"
@@ -17,8 +21,8 @@ func devHelp() help {
 			"NATS JetStream server, the Graph emulator (business 100200300, system user \"waba-worker\",",
 			"21 WABAs) and the worker, wired together. It prints where each part listens, how to emit",
 			"an event from another terminal, and one line per result as it happens. --demo N emits N",
-			"events itself, one of them for a WABA the business does not have (so it fails), and",
-			"keeps running after their results. Ctrl-C stops everything (exit 0).",
+			"events itself and keeps running after their results; with N of 2 or more the last is for",
+			"a WABA the business does not have, so it fails. Ctrl-C stops everything (exit 0).",
 			"",
 			"A default address that is taken falls back to a free port (printed); one given explicitly",
 			"must be free.",
@@ -34,10 +38,39 @@ func devHelp() help {
 	}
 }
 
+// selfCommand is how another terminal runs this binary: its name when PATH
+// finds it, else its path (relative to the working directory when under
+// it, as bin/worker from `make run`). A binary not named worker (a test)
+// is called worker.
+func selfCommand() string {
+	exe, err := os.Executable()
+	if err != nil || filepath.Base(exe) != "worker" {
+		return "worker"
+	}
+	if found, err := exec.LookPath("worker"); err == nil && sameFile(found, exe) {
+		return "worker"
+	}
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, exe); err == nil && !strings.HasPrefix(rel, "..") {
+			if !strings.Contains(rel, string(filepath.Separator)) {
+				rel = "." + string(filepath.Separator) + rel // a shell looks up a bare name in PATH
+			}
+			return rel
+		}
+	}
+	return exe
+}
+
+func sameFile(a, b string) bool {
+	fa, err1 := os.Stat(a)
+	fb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
+}
+
 func runDev(ctx context.Context, args []string, env config.LookupEnv, stdout, stderr io.Writer) error {
 	getenv := getter(env)
 	fs := newFlagSet("worker dev")
-	o := dev.Options{Out: stdout}
+	o := dev.Options{Out: stdout, Command: selfCommand()}
 	fs.IntVar(&o.Demo, "demo", 0, "emit `n` demo events at start and print their results")
 	fs.StringVar(&o.StoreDir, "store", "", "JetStream store `directory`, kept at exit (default: a temporary one, removed at exit)")
 	fs.IntVar(&o.NATSPort, "nats-port", dev.DefaultNATSPort, "NATS client `port` (0: a free one)")

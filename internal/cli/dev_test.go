@@ -56,6 +56,14 @@ func TestDevDemoShowsResultsAndStopsCleanly(t *testing.T) {
 		!strings.Contains(f["message"].(string), "does not exist") || f["waba_id"] != "999000000000001" || f["level"] != "WARN" {
 		t.Errorf("the failure's line: %v", f)
 	}
+	// One line per result: the handler's own "assignment failed" line does
+	// not repeat the failure, and the long Graph message is cut.
+	if n := strings.Count(stderr.String(), `"event_id":"`+f["event_id"].(string)+`"`); n != 1 {
+		t.Errorf("%d lines for the failed event, want 1:\n%s", n, stderr.String())
+	}
+	if m := f["message"].(string); len(m) > 90 || !strings.HasSuffix(m, "…") {
+		t.Errorf("the failure's message is not cut: %q", m)
+	}
 	seeded := map[string]bool{}
 	for _, id := range emulator.DevWABAIDs() {
 		seeded[id] = true

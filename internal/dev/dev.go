@@ -32,6 +32,7 @@ import (
 	"github.com/wabaworker/waba-worker/internal/events"
 	"github.com/wabaworker/waba-worker/internal/graph"
 	"github.com/wabaworker/waba-worker/internal/natsserver"
+	"github.com/wabaworker/waba-worker/internal/util/textutil"
 	"github.com/wabaworker/waba-worker/internal/worker"
 )
 
@@ -69,6 +70,9 @@ type Options struct {
 
 	// Out receives the banner: where each part listens and how to use it.
 	Out io.Writer
+	// Command is how the banner's commands name this binary, e.g.
+	// bin/worker. Defaults to worker.
+	Command string
 	// Log receives dev's own lines: one per result, the demo's progress.
 	Log *slog.Logger
 	// WorkerLog is the worker's logger. Defaults to Log.
@@ -104,7 +108,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		return errors.New("dev: Demo must not be negative")
 	}
 	log := o.Log
-	wlog := cmp.Or(o.WorkerLog, log)
+	wlog := slog.New(resultLinesOnce{cmp.Or(o.WorkerLog, log).Handler()})
 	var env Env
 
 	// JetStream.
@@ -184,7 +188,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err != nil {
 		return err
 	}
-	printBanner(o.Out, env, topo, temp)
+	printBanner(o.Out, cmp.Or(o.Command, "worker"), env, topo, temp)
 
 	wctx, stopWorker := context.WithCancel(ctx)
 	defer stopWorker()
@@ -361,11 +365,42 @@ func LogResult(log *slog.Logger, r wabatype.Result) {
 	if f.Error.GraphSubcode != nil {
 		attrs = append(attrs, "graph_subcode", *f.Error.GraphSubcode)
 	}
-	attrs = append(attrs, "message", f.Error.Message)
+	attrs = append(attrs, "message", textutil.Clip(f.Error.Message, maxMessage))
 	if f.Error.FBTraceID != "" {
 		attrs = append(attrs, "fbtrace_id", f.Error.FBTraceID)
 	}
 	log.Warn("failed", attrs...)
+}
+
+// maxMessage is how much of a failure's message a result line shows; the
+// failed event on the stream keeps all of it.
+const maxMessage = 80
+
+// resultLinesOnce is the worker's log handler in dev: it moves the
+// handler's own "assignment failed" line to debug, since dev prints one line
+// per result (LogResult) and the failure would otherwise show twice.
+type resultLinesOnce struct{ slog.Handler }
+
+func (h resultLinesOnce) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "assignment failed" && r.Level > slog.LevelDebug {
+		if !h.Handler.Enabled(ctx, slog.LevelDebug) {
+			return nil
+		}
+		r.Level = slog.LevelDebug
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h resultLinesOnce) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.Handler.Enabled(ctx, l)
+}
+
+func (h resultLinesOnce) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return resultLinesOnce{h.Handler.WithAttrs(attrs)}
+}
+
+func (h resultLinesOnce) WithGroup(name string) slog.Handler {
+	return resultLinesOnce{h.Handler.WithGroup(name)}
 }
 
 // drain reads results nobody waits for.
@@ -432,7 +467,7 @@ func runDemo(ctx context.Context, js jetstream.JetStream, topo wabatype.Topology
 	drain(ctx, results)
 }
 
-func printBanner(w io.Writer, env Env, topo wabatype.Topology, temp bool) {
+func printBanner(w io.Writer, self string, env Env, topo wabatype.Topology, temp bool) {
 	ids := emulator.DevWABAIDs()
 	store := env.StoreDir
 	if temp {
@@ -449,10 +484,10 @@ func printBanner(w io.Writer, env Env, topo wabatype.Topology, temp bool) {
 		p("  worker HTTP     http://%s/healthz  /readyz  /metrics", env.HTTPAddr)
 	}
 	p("")
-	p("From another terminal (`go run ./cmd/worker` works as `worker`):")
-	p("  worker emit --nats-url %s --waba-id %s --wait 30s", env.NATSURL, ids[len(ids)-1])
-	p("  worker emit --nats-url %s --waba-id %s --wait 30s   # fails: not shared with the business", env.NATSURL, UnknownWABAID)
-	p("  worker replay --nats-url %s --since 1h --dry-run", env.NATSURL)
+	p("From another terminal:")
+	p("  %s emit --nats-url %s --waba-id %s --wait 30s", self, env.NATSURL, ids[len(ids)-1])
+	p("  %s emit --nats-url %s --waba-id %s --wait 30s   # fails: not shared with the business", self, env.NATSURL, UnknownWABAID)
+	p("  %s replay --nats-url %s --since 1h --dry-run", self, env.NATSURL)
 	p("  curl -H 'Authorization: Bearer %s' '%s/%s/%s/assigned_users?business=%s'", emulator.DevAdminToken,
 		env.GraphURL, graph.DefaultVersion, ids[len(ids)-1], emulator.DevBusinessID)
 	p("")
