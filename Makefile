@@ -35,8 +35,10 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: run
-run: ## run everything on embedded defaults (JetStream + Graph emulator + worker) with a demo of $(DEMO) events
-	$(GO) run -ldflags '$(LDFLAGS)' ./cmd/worker dev --demo $(DEMO)
+# The built binary, not `go run`: go run reports exit 1 for a child ended
+# by Ctrl-C, and the banner's commands name bin/worker, which then exists.
+run: build ## build bin/worker, then run everything on embedded defaults (JetStream + Graph emulator + worker) with a demo of $(DEMO) events
+	bin/worker dev --demo $(DEMO)
 
 .PHONY: build
 build: ## build bin/worker
