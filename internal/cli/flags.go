@@ -66,11 +66,17 @@ func printHelp(w io.Writer, fs *flag.FlagSet, h help) {
 			if _, isBool := f.Value.(interface{ IsBoolFlag() bool }); isBool {
 				typ = ""
 			}
+			// A usage ending in " [$VAR]" names the flag's variable: it goes
+			// last, after the default, as in `worker run --help`.
+			var env string
+			if i := strings.LastIndex(usage, " [$"); i >= 0 && strings.HasSuffix(usage, "]") {
+				usage, env = usage[:i], usage[i:]
+			}
 			fmt.Fprintf(w, "  --%s\n        %s", strings.TrimSpace(f.Name+" "+typ), usage)
 			if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" && f.DefValue != "[]" {
 				fmt.Fprintf(w, " (default %q)", f.DefValue)
 			}
-			fmt.Fprintln(w)
+			fmt.Fprintln(w, env)
 		})
 	}
 	if len(h.env) > 0 {

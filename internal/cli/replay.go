@@ -145,6 +145,14 @@ func describeItem(it replay.Item) string {
 	return head
 }
 
+// plural is one when n is 1, else many.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
 // summarize is the closing line.
 func summarize(s replay.Summary, dryRun bool) string {
 	var b strings.Builder
@@ -157,7 +165,7 @@ func summarize(s replay.Summary, dryRun bool) string {
 	if dryRun {
 		verb = "would replay (dry run)"
 	}
-	fmt.Fprintf(&b, "; %d failed events", s.Failed)
+	fmt.Fprintf(&b, "; %d failed %s", s.Failed, plural(s.Failed, "event", "events"))
 	if s.Unreadable > 0 {
 		fmt.Fprintf(&b, " (%d unreadable, listed above)", s.Unreadable)
 	}
