@@ -164,3 +164,30 @@ func TestRun(t *testing.T) {
 		}
 	}
 }
+
+// The memory target is about 100,000 waiting events: a quick run's smaller
+// backlog leaves it "not measured", not "missed".
+func TestMemoryTargetNeedsTheFullBacklog(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		events int
+		rss    int64
+		want   string
+	}{
+		{20_000, 40 << 20, "[not measured]"},
+		{100_000, 47 << 20, "[met]"},
+		{100_000, 120 << 20, "[missed]"},
+	} {
+		var out strings.Builder
+		targets(&out, Options{}, []result{{scenario: scenario{kind: kindMemory, events: tc.events, work: 1000, inFlight: 256}, peakRSS: tc.rss}})
+		var got string
+		for line := range strings.Lines(out.String()) {
+			if strings.Contains(line, "100,000 events waiting") {
+				got = line
+			}
+		}
+		if !strings.Contains(got, tc.want) {
+			t.Errorf("%d events, %d MiB: %q, want %s", tc.events, tc.rss>>20, got, tc.want)
+		}
+	}
+}
