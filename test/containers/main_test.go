@@ -64,6 +64,9 @@ func setup() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
+	if noDocker = dockerCLI(ctx); noDocker != nil {
+		return
+	}
 	docker, err := testcontainers.NewDockerClientWithOpts(ctx)
 	if err != nil {
 		noDocker = err
@@ -119,6 +122,28 @@ func requireDocker(t *testing.T) {
 	case setupErr != nil:
 		t.Fatalf("container test: %v", setupErr)
 	}
+}
+
+// dockerCLI checks that the docker CLI reaches an engine. The compose test
+// and `make images` use it, and it takes DOCKER_HOST as it is, while
+// testcontainers falls back to the local socket when DOCKER_HOST does not
+// answer: without this check an unreachable DOCKER_HOST let the suite run
+// and docker-compose fail with a page of traceback. The error is one line.
+func dockerCLI(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "docker", "version", "--format", "{{.Server.Version}}").CombinedOutput()
+	if err == nil {
+		return nil
+	}
+	msg, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	if msg == "" {
+		msg = err.Error()
+	}
+	if h := os.Getenv("DOCKER_HOST"); h != "" {
+		return fmt.Errorf("the docker CLI cannot reach DOCKER_HOST=%s: %s", h, msg)
+	}
+	return fmt.Errorf("the docker CLI: %s", msg)
 }
 
 func findRepoRoot() (string, error) {
