@@ -31,8 +31,12 @@ NATS_BIN := bin/nats/$(NATS_SERVER_VERSION)/nats-server
 .DEFAULT_GOAL := help
 
 .PHONY: help
+# Colours only on a terminal; $(VAR) in a description shows its value.
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@c=; r=; if [ -t 1 ]; then c='\033[36m'; r='\033[0m'; fi; \
+	awk -v c="$$c" -v r="$$r" 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %s%-12s%s %s\n", c, $$1, r, $$2}' $(MAKEFILE_LIST) | \
+	sed -e 's|$$(DEMO)|$(DEMO)|g' -e 's|$$(WORKER_IMAGE)|$(WORKER_IMAGE)|g' -e 's|$$(NATS_IMAGE)|$(NATS_IMAGE)|g' \
+		-e 's|$$(NATS_SERVER_VERSION)|$(NATS_SERVER_VERSION)|g' -e 's|$$(COMPOSE_PROJECT)|$(COMPOSE_PROJECT)|g' -e 's|$$(NATS_PORT)|$(NATS_PORT)|g' -e 's|$$(WORKER_1_PORT)|$(WORKER_1_PORT)|g' -e 's|$$(WORKER_2_PORT)|$(WORKER_2_PORT)|g'
 
 .PHONY: run
 # The built binary, not `go run`: go run reports exit 1 for a child ended
@@ -46,10 +50,13 @@ build: ## build bin/worker
 
 # The container suite (test/containers) runs after the other packages, alone:
 # its broker faults and their timing-sensitive tests would otherwise share two cores.
+# bin/testsummary prints what plain go test would, then one line: how many
+# tests passed, failed and skipped, and why they skipped.
 .PHONY: test
-test: lint $(if $(HAVE_DOCKER),images) ## vet, then every test with the race detector (container tests too when Docker is there)
-	$(GO) test -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v '/test/containers$$')
-	$(GO) test -race -count=1 -timeout 15m ./test/containers
+test: lint $(if $(HAVE_DOCKER),images) ## vet, then every test with the race detector (container tests too when Docker is there), then a summary line
+	@$(GO) build -o bin/testsummary ./cmd/testsummary
+	@set -o pipefail; { $(GO) test -race -count=1 -timeout 15m -json $$($(GO) list ./... | grep -v '/test/containers$$') && \
+		$(GO) test -race -count=1 -timeout 15m -json ./test/containers; } 2>&1 | bin/testsummary
 
 .PHONY: test-race
 test-race: test ## the same as test: the race detector is always on
@@ -112,14 +119,47 @@ nats-image: $(NATS_BIN) ## build the NATS image $(NATS_IMAGE) from nats-server $
 		--build-arg VERSION=$(NATS_SERVER_VERSION) --build-arg CREATED=$(DATE) bin/image/nats
 	@$(DOCKER) image prune -f --filter label=org.opencontainers.image.title=nats-server >/dev/null
 
+# The host ports docker-compose.yml publishes (on 127.0.0.1); each moves
+# with its variable, as in `make up NATS_PORT=4223`.
+NATS_PORT ?= 4222
+GRAPH_PORT ?= 8090
+WORKER_1_PORT ?= 8081
+WORKER_2_PORT ?= 8082
+export NATS_PORT GRAPH_PORT WORKER_1_PORT WORKER_2_PORT
+
 .PHONY: up
-up: images ## start docker-compose.yml: NATS, the Graph emulator and two workers
+up: ports-free images ## start docker-compose.yml: NATS on 127.0.0.1:$(NATS_PORT), the Graph emulator, two workers (/readyz on $(WORKER_1_PORT), $(WORKER_2_PORT))
 	$(COMPOSE) -p $(COMPOSE_PROJECT) up -d
 	$(COMPOSE) -p $(COMPOSE_PROJECT) ps
 
+# Before anything is built or created: a port taken (`make run` holds 4222)
+# would otherwise fail `up` halfway and leave containers "Created". A port
+# the stack already publishes is fine: `up` then leaves it running.
+.PHONY: ports-free
+ports-free:
+	$(if $(taken_ports),$(error make up: 127.0.0.1:$(firstword $(taken_ports)) is taken (by `make run`?): stop it, or move the stack with make up NATS_PORT=0 GRAPH_PORT=0 WORKER_1_PORT=0 WORKER_2_PORT=0))
+
+# The stack's ports something answers on, unless the stack itself runs.
+taken_ports = $(shell if [ -z "$$($(COMPOSE) -p $(COMPOSE_PROJECT) ps -q 2>/dev/null)" ]; then \
+	for p in $(NATS_PORT) $(GRAPH_PORT) $(WORKER_1_PORT) $(WORKER_2_PORT); do \
+		[ "$$p" != 0 ] && (exec 3<>/dev/tcp/127.0.0.1/$$p) 2>/dev/null && echo $$p; \
+	done; fi)
+
+.PHONY: ps
+ps: ## docker-compose ps of the stack
+	$(COMPOSE) -p $(COMPOSE_PROJECT) ps
+
+.PHONY: logs
+logs: ## the stack's logs, followed (Ctrl-C stops following)
+	$(COMPOSE) -p $(COMPOSE_PROJECT) logs -f --tail 100
+
 .PHONY: down
-down: ## stop docker-compose.yml's stack (its NATS volume stays; add `-v` to the docker-compose command to drop it)
+down: ## stop docker-compose.yml's stack; its NATS volume (the stream) stays for the next `make up`
 	$(COMPOSE) -p $(COMPOSE_PROJECT) down --remove-orphans
+
+.PHONY: down-volumes
+down-volumes: ## stop the stack and delete its NATS volume: the next `make up` starts with an empty stream
+	$(COMPOSE) -p $(COMPOSE_PROJECT) down --remove-orphans --volumes
 
 .PHONY: clean
 clean: ## remove build output
