@@ -129,8 +129,8 @@ func reason(lines []string) string {
 			continue
 		}
 		t = location.ReplaceAllString(t, "")
-		if len(t) > 240 {
-			t = t[:237] + "..."
+		if len(t) > 320 {
+			t = t[:317] + "..."
 		}
 		return t
 	}
