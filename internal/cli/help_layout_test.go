@@ -11,7 +11,7 @@ import (
 func TestHelpLayoutIsTheSameEverywhere(t *testing.T) {
 	t.Parallel()
 	envFirst := regexp.MustCompile(`\[\$[A-Z_]+\] \(default`)
-	for _, cmd := range []string{"run", "dev", "emit", "replay", "graph-emulator", "healthcheck"} {
+	for _, cmd := range []string{"run", "dev", "emit", "replay", "status", "graph-emulator", "healthcheck"} {
 		r := runCLI(t.Context(), nil, cmd, "--help")
 		if l := envFirst.FindString(r.stdout); l != "" {
 			t.Errorf("%s --help puts the variable before the default (%q):\n%s", cmd, l, r.stdout)
