@@ -91,13 +91,7 @@ func setup(t testing.TB, n int) *testBundle {
 	b := &testBundle{t: t, graph: g, client: client, nats: natstest.Start(t), clock: newClock()}
 	_, b.js = b.nats.Connect()
 	ctx := context.Background()
-	topo := wabatype.Topology{}.WithDefaults()
-	b.stream, err = b.js.CreateStream(ctx, jetstream.StreamConfig{
-		Name: topo.Stream, Subjects: topo.Subjects(), Storage: jetstream.FileStorage, Duplicates: time.Hour,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b.newStream()
 	b.kv, err = b.js.CreateKeyValue(ctx, ledger.BucketConfig(stateBucket, 1))
 	if err != nil {
 		t.Fatal(err)
@@ -219,4 +213,24 @@ func byAction(lines []sweep.Line) map[sweep.Action][]string {
 		out[l.Action] = append(out[l.Action], l.WABAID)
 	}
 	return out
+}
+
+// newStream (re)creates the WABA stream, empty and with no message ids to
+// dedupe against (a purge keeps those).
+func (b *testBundle) newStream() {
+	b.t.Helper()
+	ctx := context.Background()
+	topo := wabatype.Topology{}.WithDefaults()
+	if b.stream != nil {
+		if err := b.js.DeleteStream(ctx, topo.Stream); err != nil {
+			b.t.Fatal(err)
+		}
+	}
+	var err error
+	b.stream, err = b.js.CreateStream(ctx, jetstream.StreamConfig{
+		Name: topo.Stream, Subjects: topo.Subjects(), Storage: jetstream.FileStorage, Duplicates: time.Hour,
+	})
+	if err != nil {
+		b.t.Fatal(err)
+	}
 }
