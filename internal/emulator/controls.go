@@ -155,9 +155,9 @@ type faultQueue struct {
 }
 
 // InjectFault queues f for requests of op (graph.OpListSystemUsers,
-// graph.OpListAssignedUsers, graph.OpAssignUser, OpUnassignUser,
-// OpReadNode, or "*" for any request, even one with an unknown path). A
-// request takes the oldest queued fault that matches it.
+// graph.OpListAssignedUsers, graph.OpAssignUser, graph.OpListClientWABAs,
+// OpUnassignUser, OpReadNode, or "*" for any request, even one with an
+// unknown path). A request takes the oldest queued fault that matches it.
 func (s *Server) InjectFault(op string, f Fault) {
 	e := &faultEntry{op: op, f: f, left: f.Times}
 	if e.left == 0 {

@@ -1,4 +1,4 @@
-// Package emulator is an emulator of Meta's Graph API for the three edges
+// Package emulator is an emulator of Meta's Graph API for the edges
 // waba-worker uses. It behaves like Meta, not like the client would wish,
 // so that the client, the worker, `worker dev`, `worker graph-emulator`
 // (docker-compose) and the benchmarks run against something honest.
@@ -29,6 +29,12 @@
 //     against ValidTasks ("(#100) Param tasks[0] must be one of {...}");
 //     the user must be a system user of the token's business (code 100);
 //     the token's user must be an ADMIN system user (code 200, HTTP 403).
+//   - GET /{business-id}/client_whatsapp_business_accounts
+//     (graph.OpListClientWABAs): the WABAs shared with the business
+//     ({"id","name"}), paged, in id order; fields is honoured leniently
+//     (name only when asked for or when fields is absent; other fields
+//     ignored). Another business's id or an unknown one: code 100
+//     subcode 33.
 //   - DELETE /{waba-id}/assigned_users?user=<id> (OpUnassignUser), which
 //     the worker must never call, and GET /{id} (OpReadNode) for a business
 //     or a WABA: served so that a test can see them being called.

@@ -296,6 +296,8 @@ func (s *Server) route(x *exchange) *response {
 		return s.assignUser(x)
 	case x.edge == "assigned_users" && m == http.MethodDelete:
 		return s.unassignUser(x)
+	case x.edge == edgeClientWABAs && m == http.MethodGet:
+		return s.listClientWABAs(x)
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -347,6 +349,8 @@ func (x *exchange) parsePath(oldest *apiVersion) {
 		x.op = graph.OpAssignUser
 	case x.edge == "assigned_users" && x.r.Method == http.MethodDelete:
 		x.op = OpUnassignUser
+	case x.edge == edgeClientWABAs && x.r.Method == http.MethodGet:
+		x.op = graph.OpListClientWABAs
 	}
 }
 

@@ -50,6 +50,7 @@ type Client struct {
 	observer func(Call)
 	pageSize int
 	maxPages int
+	wabaMax  int // page cap of ListClientWABAs (client_wabas.go)
 	now      func() time.Time
 	maxBody  int64
 }
@@ -65,6 +66,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		version:  DefaultVersion,
 		timeout:  DefaultTimeout,
 		maxPages: DefaultMaxPages,
+		wabaMax:  DefaultMaxClientWABAPages,
 		now:      time.Now,
 		maxBody:  DefaultMaxBodyBytes,
 	}

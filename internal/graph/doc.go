@@ -6,6 +6,8 @@
 //   - GET /{waba-id}/assigned_users?business={business-id} (AssignedUsers,
 //     FindAssignedUser)
 //   - POST /{waba-id}/assigned_users with user and tasks (AssignUser)
+//   - GET /{business-id}/client_whatsapp_business_accounts?fields=id,name
+//     (ListClientWABAs, one page at a time, for the discovery sweep)
 //
 // # What it does
 //
