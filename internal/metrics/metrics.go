@@ -26,6 +26,7 @@ import (
 	"github.com/wabaworker/waba-worker/internal/breaker"
 	"github.com/wabaworker/waba-worker/internal/events"
 	"github.com/wabaworker/waba-worker/internal/graph"
+	"github.com/wabaworker/waba-worker/internal/sweep"
 	"github.com/wabaworker/waba-worker/internal/wabatype"
 )
 
@@ -45,7 +46,7 @@ const MaxGraphCodes = 64
 var (
 	outcomes   = []string{OutcomeSucceeded, OutcomeFailed, OutcomeRetried, OutcomePaused, OutcomeRecorded}
 	errorKinds = []string{events.KindInvalidEvent, events.KindPermanent, events.KindRetriesExhausted, events.KindVerificationFailed}
-	graphOps   = []string{graph.OpListSystemUsers, graph.OpListAssignedUsers, graph.OpAssignUser, graph.OpProbe}
+	graphOps   = []string{graph.OpListSystemUsers, graph.OpListAssignedUsers, graph.OpAssignUser, graph.OpProbe, graph.OpListClientWABAs}
 	// breakerStates are the waba_breaker_state values.
 	breakerStates = map[breaker.State]float64{breaker.Closed: 0, breaker.HalfOpen: 1, breaker.Open: 2}
 )
@@ -67,6 +68,13 @@ type Metrics struct {
 
 	leaseWaits   *prometheus.HistogramVec
 	ledgerWrites *prometheus.CounterVec
+
+	sweeps        *prometheus.CounterVec
+	sweepWABAs    *prometheus.CounterVec
+	sweepDuration prometheus.Histogram
+	sweepLast     prometheus.Gauge
+	sweepInterval prometheus.Gauge
+	sweepListed   prometheus.Gauge
 
 	mu    sync.Mutex
 	codes map[int]bool // Graph codes with a label value of their own
@@ -121,6 +129,31 @@ func New() *Metrics {
 			Name: "waba_ledger_writes_total",
 			Help: `Ledger records written (waba_state), by result ("ok", "failed"). A failed write loses nothing: the result is on the stream, and the next event of the WABA writes the record again.`,
 		}, []string{"result"}),
+		sweeps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waba_sweeps_total",
+			Help: "Turns of the discovery sweep loop, by outcome: swept, failed (Graph or NATS failed mid-sweep), busy (another replica holds the sweep's lease), not_due (another replica swept within the interval), error (the lease or the mark could not be read).",
+		}, []string{"outcome"}),
+		sweepWABAs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waba_sweep_wabas_total",
+			Help: "WABAs the sweeps decided on, by action (emitted, already_emitted, would_emit, skipped, not_listed) and reason (missing, failed, failed_permanent, missing_tasks, reshared, corrupt, onboarded, failed_permanent_recently, invalid_id, not_listed).",
+		}, []string{"action", "reason"}),
+		sweepDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "waba_sweep_duration_seconds",
+			Help:    "Duration of the sweeps this replica ran (listing, ledger reads and paced publishing).",
+			Buckets: []float64{0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600},
+		}),
+		sweepLast: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "waba_sweep_last_success_timestamp_seconds",
+			Help: "Unix time at which the last successful sweep (by any replica) started; 0 before the first. time() minus it is the time since the last sweep.",
+		}),
+		sweepInterval: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "waba_sweep_interval_seconds",
+			Help: "SWEEP_INTERVAL in seconds; 0 when this replica does not sweep.",
+		}),
+		sweepListed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "waba_sweep_listed",
+			Help: "WABAs Graph listed as shared with the business in the last sweep this replica ran.",
+		}),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -130,6 +163,7 @@ func New() *Metrics {
 		m.graphRequests, m.graphDuration, m.graphRateLimited, m.graphUsage,
 		m.breakerTransitions,
 		m.leaseWaits, m.ledgerWrites,
+		m.sweeps, m.sweepWABAs, m.sweepDuration, m.sweepLast, m.sweepInterval, m.sweepListed,
 	)
 	// Series that exist from the start, so that rate() and alerts see a 0
 	// before the first increment.
@@ -155,6 +189,9 @@ func New() *Metrics {
 	}
 	for _, r := range []string{"ok", "failed"} {
 		m.ledgerWrites.WithLabelValues(r)
+	}
+	for _, o := range []string{sweep.TurnSwept, sweep.TurnFailed, sweep.TurnBusy, sweep.TurnNotDue, sweep.TurnError} {
+		m.sweeps.WithLabelValues(o)
 	}
 	return m
 }
@@ -217,6 +254,33 @@ func (m *Metrics) LedgerWritten(err error) {
 		r = "failed"
 	}
 	m.ledgerWrites.WithLabelValues(r).Inc()
+}
+
+// SweepInterval sets waba_sweep_interval_seconds (0: not sweeping).
+func (m *Metrics) SweepInterval(d time.Duration) { m.sweepInterval.Set(d.Seconds()) }
+
+// SweepTurn counts one turn of sweep.Run; it is RunConfig.Observer.
+func (m *Metrics) SweepTurn(t sweep.Turn) {
+	m.sweeps.WithLabelValues(t.Outcome).Inc()
+	if t.Outcome == sweep.TurnSwept || t.Outcome == sweep.TurnFailed {
+		m.sweepDuration.Observe(t.Duration.Seconds())
+	}
+	if !t.LastSuccess.IsZero() {
+		m.sweepLast.Set(float64(t.LastSuccess.Unix()))
+	}
+}
+
+// Line counts one WABA a sweep decided on; with Swept it makes Metrics a
+// sweep.Observer.
+func (m *Metrics) Line(l sweep.Line) {
+	m.sweepWABAs.WithLabelValues(string(l.Action), string(l.Reason)).Inc()
+}
+
+// Swept records what a sweep listed.
+func (m *Metrics) Swept(s sweep.Summary, err error) {
+	if err == nil {
+		m.sweepListed.Set(float64(s.Listed))
+	}
 }
 
 // GraphCall counts one Graph round trip; pass it to graph.WithObserver.
