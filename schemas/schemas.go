@@ -15,4 +15,8 @@ const (
 	Shared    = "waba.shared.json"
 	Succeeded = "waba.assignment.succeeded.json"
 	Failed    = "waba.assignment.failed.json"
+	Unshared  = "waba.unshared.json"
+	// WebhookChange is one change of a Meta webhook as the gateway stores
+	// it on meta.webhook.<object>.<field>.
+	WebhookChange = "meta.webhook.change.json"
 )

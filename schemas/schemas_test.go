@@ -25,6 +25,10 @@ func TestExamplesValidate(t *testing.T) {
 			schema = schemas.Succeeded
 		case strings.HasPrefix(base, "waba.assignment.failed"):
 			schema = schemas.Failed
+		case strings.HasPrefix(base, "waba.unshared"):
+			schema = schemas.Unshared
+		case strings.HasPrefix(base, "meta.webhook.change"):
+			schema = schemas.WebhookChange
 		default:
 			t.Fatalf("example %s names no event", ex)
 		}

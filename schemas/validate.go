@@ -15,7 +15,7 @@ const baseURL = "https://github.com/wabaworker/waba-worker/schemas/"
 var compiled = sync.OnceValues(func() (map[string]*jsonschema.Schema, error) {
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
-	names := []string{Shared, Succeeded, Failed}
+	names := []string{Shared, Succeeded, Failed, Unshared, WebhookChange}
 	for _, n := range names {
 		b, err := fs.ReadFile(FS, n)
 		if err != nil {
@@ -40,8 +40,8 @@ var compiled = sync.OnceValues(func() (map[string]*jsonschema.Schema, error) {
 	return out, nil
 })
 
-// Validate checks doc against the schema in file name (Shared, Succeeded or
-// Failed). Formats such as date-time are asserted.
+// Validate checks doc against the schema in file name (Shared, Succeeded,
+// Failed, Unshared or WebhookChange). Formats such as date-time are asserted.
 func Validate(name string, doc []byte) error {
 	all, err := compiled()
 	if err != nil {

@@ -87,6 +87,10 @@ type Shared struct {
 	Tasks      []string `json:"tasks,omitempty"`
 	Source     string   `json:"source,omitempty"`
 	OccurredAt string   `json:"occurred_at,omitempty"`
+	// OwnerBusinessID is the customer's business portfolio that owns the
+	// WABA, when the publisher knows it (the webhook gateway does). The
+	// worker does not need it, and Decode leaves it empty.
+	OwnerBusinessID string `json:"owner_business_id,omitempty"`
 }
 
 // InvalidError says why an input is not a valid waba.shared event.
