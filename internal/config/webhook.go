@@ -169,7 +169,7 @@ func (w *WebhookConfig) validate() []error {
 	if w.Stream != "" && w.Stream == w.EventsStream {
 		add("WEBHOOK_STREAM", "must differ from WORKER_STREAM")
 	}
-	if w.Addr != "" && w.Addr == w.HTTPAddr {
+	if _, port, _ := net.SplitHostPort(w.Addr); port != "0" && w.Addr == w.HTTPAddr {
 		add("WEBHOOK_ADDR", "must differ from HTTP_ADDR")
 	}
 	return errs

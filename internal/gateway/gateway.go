@@ -56,6 +56,12 @@ type Options struct {
 	// StreamCheckInterval is how often the streams are looked at (and
 	// provisioned when missing). Defaults to 5s; 1s until both are found.
 	StreamCheckInterval time.Duration
+	// PublishTimeout bounds a request's wait for its PubAcks. Defaults to
+	// webhook.DefaultPublishTimeout (tests of outages shorten it).
+	PublishTimeout time.Duration
+	// Observer, if set, also gets the gateway's metrics (tests use it to
+	// wait for requests instead of polling).
+	Observer webhook.Observer
 }
 
 // Run runs the gateway until ctx ends, then stops accepting, finishes the
@@ -80,15 +86,16 @@ func Run(ctx context.Context, cfg config.WebhookConfig, opts Options) error {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	h, err := webhook.New(webhook.Config{
-		JetStream:     js,
-		AppSecret:     secretSource(cfg.AppSecret),
-		VerifyToken:   secretSource(cfg.VerifyToken),
-		Path:          cfg.Path,
-		Stream:        cfg.Stream,
-		EventsStream:  cfg.EventsStream,
-		SharedSubject: cfg.SharedSubject,
-		Logger:        log,
-		Observer:      prom,
+		JetStream:      js,
+		AppSecret:      secretSource(cfg.AppSecret),
+		VerifyToken:    secretSource(cfg.VerifyToken),
+		Path:           cfg.Path,
+		Stream:         cfg.Stream,
+		EventsStream:   cfg.EventsStream,
+		SharedSubject:  cfg.SharedSubject,
+		Logger:         log,
+		Observer:       observers{prom, opts.Observer},
+		PublishTimeout: opts.PublishTimeout,
 	})
 	if err != nil {
 		return err
@@ -345,4 +352,39 @@ func bool01(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// observers passes the gateway's metrics to the Prometheus collector and to
+// an optional second observer.
+type observers struct {
+	prom  *webhook.Prometheus
+	extra webhook.Observer
+}
+
+func (o observers) Request(outcome string, d time.Duration) {
+	o.prom.Request(outcome, d)
+	if o.extra != nil {
+		o.extra.Request(outcome, d)
+	}
+}
+
+func (o observers) Change(field, event, result string) {
+	o.prom.Change(field, event, result)
+	if o.extra != nil {
+		o.extra.Change(field, event, result)
+	}
+}
+
+func (o observers) SignatureFailure(reason string) {
+	o.prom.SignatureFailure(reason)
+	if o.extra != nil {
+		o.extra.SignatureFailure(reason)
+	}
+}
+
+func (o observers) Published(messages int, d time.Duration, err error) {
+	o.prom.Published(messages, d, err)
+	if o.extra != nil {
+		o.extra.Published(messages, d, err)
+	}
 }
