@@ -88,7 +88,10 @@ var webhookSettings = []wsetting{
 	own(setting{env: "WEBHOOK_STREAM", flag: "webhook-stream", def: webhook.DefaultStream, usage: "stream of the raw changes (subjects meta.webhook.>)"},
 		func(w *WebhookConfig, v string) error { w.Stream = v; return checkName(v) }),
 	own(setting{env: "WEBHOOK_MAX_AGE", flag: "webhook-max-age", def: durationText(webhook.DefaultMaxAge), usage: "MaxAge of the raw stream when it is created (>= 1m)"},
-		func(w *WebhookConfig, v string) (err error) { w.MaxAge, err = parseDuration(v, time.Minute); return err }),
+		func(w *WebhookConfig, v string) (err error) {
+			w.MaxAge, err = parseDuration(v, time.Minute)
+			return err
+		}),
 	shared("HTTP_ADDR", ""),
 	shared("LOG_LEVEL", ""),
 	shared("LOG_FORMAT", ""),
