@@ -249,6 +249,11 @@ func (s *streams) report(env, name, state string) {
 	case "unreachable":
 		// NATS is down: the connection's own lines say so.
 	default:
+		if strings.HasPrefix(state, "lacks subject") {
+			s.log.Warn("stream does not capture a subject the gateway publishes: those deliveries are answered 503 until it does; the gateway never changes an existing stream",
+				"stream", name, "variable", env, "state", state)
+			return
+		}
 		s.log.Warn("stream not usable: deliveries are answered 503 until it is", "stream", name, "variable", env, "state", state)
 	}
 }
