@@ -92,14 +92,14 @@ func demoSignup(ctx context.Context, emu *emulator.Server, log *slog.Logger) str
 		log.Error("demo: Embedded Signup share failed", "error", err.Error())
 		return ""
 	}
-	log.Info("demo: a customer shares a WABA through Embedded Signup; the emulator sends Meta's signed webhook to the gateway",
+	log.Info("demo: Embedded Signup: the emulator sends Meta's signed account_update to the gateway",
 		"event", "PARTNER_ADDED", "waba_id", SignupWABAID)
 	go func() {
 		res, err := dl.Wait(ctx)
 		switch {
 		case err != nil:
 		case res.Delivered():
-			log.Info("demo: the gateway answered the webhook 200, after JetStream stored it", "attempts", res.Attempts)
+			log.Info("demo: the gateway answered Meta 200 once JetStream stored it", "attempts", res.Attempts)
 		default:
 			log.Warn("demo: webhook not delivered", "error", res.Err.Error())
 		}
