@@ -41,8 +41,8 @@ func runEmulatorShare(ctx context.Context, verb string, args []string, env confi
 	h := help{
 		usage: "worker graph-emulator " + verb + " --waba-id ID [flags]",
 		about: []string{
-			fmt.Sprintf("Asks a running `worker graph-emulator --webhook-url ...` to %s a WABA as a customer", verb),
-			fmt.Sprintf("doing Embedded Signup does; it delivers a signed account_update %s to its", event),
+			fmt.Sprintf("Asks a running `worker graph-emulator --webhook-url ...` to %s a WABA as a customer finishing", verb),
+			fmt.Sprintf("Embedded Signup does; it delivers a signed account_update %s to its", event),
 			"callback URL, retrying with backoff until answered 200. Prints the emulator's answer (JSON).",
 		},
 		example: []string{"worker graph-emulator " + verb + " --url http://127.0.0.1:8090 --waba-id 102290129340500 --wait 30s"},

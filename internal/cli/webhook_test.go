@@ -7,6 +7,7 @@ import (
 	"flag"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +18,9 @@ import (
 
 	"github.com/wabaworker/waba-worker/internal/cli"
 	"github.com/wabaworker/waba-worker/internal/config"
+	"github.com/wabaworker/waba-worker/internal/emulator"
 	"github.com/wabaworker/waba-worker/internal/events"
+	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
 	"github.com/wabaworker/waba-worker/internal/metahook"
 	"github.com/wabaworker/waba-worker/internal/natstest"
 	"github.com/wabaworker/waba-worker/internal/webhook"
@@ -274,5 +277,52 @@ func TestWebhookHelp(t *testing.T) {
 	}
 	if strings.Contains(r.stdout, "GRAPH_ACCESS_TOKEN") || strings.Contains(r.stdout, "BUSINESS_ID") {
 		t.Errorf("worker webhook needs no Graph token nor business id:\n%s", r.stdout)
+	}
+}
+
+// `worker graph-emulator share` asks a running emulator to share a WABA
+// through Embedded Signup: the signed PARTNER_ADDED reaches the callback
+// and the command prints the emulator's answer; without --waba-id, or with
+// --webhook-url but no secret, it is a usage error.
+func TestGraphEmulatorShareCommand(t *testing.T) {
+	t.Parallel()
+	got := make(chan []byte, 1)
+	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if metahook.Verify("cmd-secret", body, r.Header.Get(metahook.SignatureHeader)) != nil {
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
+		select {
+		case got <- body:
+		default:
+		}
+	}))
+	defer cb.Close()
+	emu := graphtest.NewTestServer(t, emulator.DefaultSeed())
+	if err := emu.SetWebhook(emulator.WebhookSubscription{CallbackURL: cb.URL, AppSecret: "cmd-secret"}); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t.Context(), nil, "graph-emulator", "share", "--url", emu.URL(), "--waba-id", "102290129340600", "--wait", "10s")
+	if r.code != 0 || !strings.Contains(r.stdout, `"delivery":"delivered"`) || !strings.Contains(r.stdout, `"event":"PARTNER_ADDED"`) {
+		t.Fatalf("share: exit %d\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
+	}
+	select {
+	case body := <-got:
+		if !strings.Contains(string(body), `"waba_id":"102290129340600"`) || !strings.Contains(string(body), `"id":"`+emulator.DevBusinessID+`"`) {
+			t.Errorf("delivery %s", body)
+		}
+	default:
+		t.Error("no signed delivery reached the callback")
+	}
+	if r := runCLI(t.Context(), nil, "graph-emulator", "unshare", "--url", emu.URL(), "--waba-id", "102290129340600", "--wait", "10s"); r.code != 0 ||
+		!strings.Contains(r.stdout, `"event":"PARTNER_REMOVED"`) {
+		t.Errorf("unshare: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := runCLI(t.Context(), nil, "graph-emulator", "share", "--url", emu.URL()); r.code != 2 || !strings.Contains(r.stderr, "--waba-id is required") {
+		t.Errorf("no --waba-id: exit %d %s", r.code, r.stderr)
+	}
+	if r := runCLI(t.Context(), nil, "graph-emulator", "--webhook-url", "http://127.0.0.1:1/hook"); r.code != 2 || !strings.Contains(r.stderr, "--webhook-secret") {
+		t.Errorf("--webhook-url without a secret: exit %d %s", r.code, r.stderr)
 	}
 }
