@@ -8,9 +8,9 @@
 package deploy_test
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
-	"github.com/wabaworker/waba-worker/internal/wabatype"
 	"io"
 	"os"
 	"path/filepath"
@@ -30,6 +30,9 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/wabaworker/waba-worker/internal/config"
+	"github.com/wabaworker/waba-worker/internal/lease"
+	"github.com/wabaworker/waba-worker/internal/ledger"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 	"github.com/wabaworker/waba-worker/internal/worker"
 )
 
@@ -116,6 +119,29 @@ type nackConsumer struct {
 	} `json:"spec"`
 }
 
+// nackKeyValue is jetstream.nats.io/v1beta2 KeyValue, with the spec fields
+// of NACK's CRD that a bucket like ours can use.
+type nackKeyValue struct {
+	typeMeta `json:",inline"`
+	Metadata objectMeta `json:"metadata"`
+	Spec     struct {
+		Bucket        string   `json:"bucket"`
+		Description   string   `json:"description,omitempty"`
+		History       int      `json:"history,omitempty"`
+		TTL           string   `json:"ttl,omitempty"`
+		MaxValueSize  int      `json:"maxValueSize,omitempty"`
+		MaxBytes      int64    `json:"maxBytes,omitempty"`
+		Storage       string   `json:"storage,omitempty"`
+		Replicas      int      `json:"replicas,omitempty"`
+		Compression   bool     `json:"compression,omitempty"`
+		Servers       []string `json:"servers,omitempty"`
+		Account       string   `json:"account,omitempty"`
+		Creds         string   `json:"creds,omitempty"`
+		PreventDelete bool     `json:"preventDelete,omitempty"`
+		PreventUpdate bool     `json:"preventUpdate,omitempty"`
+	} `json:"spec"`
+}
+
 // kustomization is the part of kustomize's Kustomization we use.
 type kustomization struct {
 	typeMeta  `json:",inline"`
@@ -146,6 +172,7 @@ var kinds = map[string]func() any{
 	"kustomize.config.k8s.io/v1beta1/Kustomization": func() any { return &kustomization{} },
 	"jetstream.nats.io/v1beta2/Stream":              func() any { return &nackStream{} },
 	"jetstream.nats.io/v1beta2/Consumer":            func() any { return &nackConsumer{} },
+	"jetstream.nats.io/v1beta2/KeyValue":            func() any { return &nackKeyValue{} },
 }
 
 // objects holds every manifest of deploy/kubernetes and deploy/nack,
@@ -290,6 +317,8 @@ func namespaceOf(o any) string {
 	case *nackStream:
 		return o.Metadata.Namespace
 	case *nackConsumer:
+		return o.Metadata.Namespace
+	case *nackKeyValue:
 		return o.Metadata.Namespace
 	}
 	return ""
@@ -495,6 +524,7 @@ func TestJetStreamDefinitions(t *testing.T) {
 	same(t, "Consumer durableName", c.DurableName, cons.Durable)
 	same(t, "Consumer description", c.Description, cons.Description)
 	same(t, "Consumer filterSubject", c.FilterSubject, cons.FilterSubject)
+	same(t, "Consumer filterSubjects", strings.Join(c.FilterSubjects, ","), strings.Join(cons.FilterSubjects, ","))
 	same(t, "Consumer deliverPolicy", c.DeliverPolicy, enum(t, cons.DeliverPolicy))
 	same(t, "Consumer ackPolicy", c.AckPolicy, enum(t, cons.AckPolicy))
 	same(t, "Consumer ackWait", duration(t, c.AckWait), cons.AckWait)
@@ -566,4 +596,41 @@ func subset(sel, labels map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// TestKeyValueDefinitions checks deploy/nack's KV buckets against what the
+// worker provisions.
+func TestKeyValueDefinitions(t *testing.T) {
+	t.Parallel()
+	objs := load(t)
+	cm := get[*corev1.ConfigMap](t, objs, "kubernetes/configmap.yaml")
+	ttl := lease.DefaultTTL
+	if v := cm.Data["WORKER_LEASE_TTL"]; v != "" {
+		ttl = duration(t, v)
+	}
+	for file, want := range map[string]jetstream.KeyValueConfig{
+		"nack/keyvalue-locks.yaml": lease.BucketConfig(cmp.Or(cm.Data["WORKER_LOCK_BUCKET"], lease.DefaultBucket), ttl, 3),
+		"nack/keyvalue-state.yaml": ledger.BucketConfig(cmp.Or(cm.Data["WORKER_STATE_BUCKET"], ledger.DefaultBucket), 3),
+	} {
+		kv := get[*nackKeyValue](t, objs, file).Spec
+		same(t, file+" bucket", kv.Bucket, want.Bucket)
+		same(t, file+" description", kv.Description, want.Description)
+		same(t, file+" history", kv.History, int(want.History))
+		var gotTTL time.Duration
+		if kv.TTL != "" {
+			gotTTL = duration(t, kv.TTL)
+		}
+		same(t, file+" ttl", gotTTL, want.TTL)
+		same(t, file+" storage", kv.Storage, enum(t, want.Storage))
+		same(t, file+" replicas", kv.Replicas, want.Replicas)
+	}
+	script, err := os.ReadFile("nats/keyvalues.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"nats kv add waba_locks", "--ttl " + ttl.String(), "nats kv add waba_state"} {
+		if !strings.Contains(string(script), want) {
+			t.Errorf("nats/keyvalues.sh lacks %q", want)
+		}
+	}
 }

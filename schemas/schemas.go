@@ -19,4 +19,6 @@ const (
 	// WebhookChange is one change of a Meta webhook as the gateway stores
 	// it on meta.webhook.<object>.<field>.
 	WebhookChange = "meta.webhook.change.json"
+	// State is a record of the WABA ledger (KV bucket waba_state).
+	State = "waba_state.json"
 )

@@ -59,6 +59,9 @@ func TestSchemasReject(t *testing.T) {
 		{schemas.Succeeded, `{"event_id": "e", "waba_id": "1", "system_user_id": "2", "tasks": ["MANAGE"], "already_assigned": false, "attempts": 0, "completed_at": "2026-11-24T12:00:01Z"}`},
 		{schemas.Failed, `{"event_id": "e", "attempts": 1, "failed_at": "2026-11-24T12:00:01Z", "error": {"kind": "oops", "message": "m", "retryable": false}, "event": {}}`},
 		{schemas.Failed, `{"event_id": "e", "attempts": 1, "failed_at": "2026-11-24T12:00:01Z", "error": {"kind": "permanent", "message": "m", "retryable": false}}`},
+		{schemas.Failed, `{"event_id": "e", "attempts": 1, "failed_at": "2026-11-24T12:00:01Z", "error": {"kind": "invalid_event", "message": "m", "retryable": false}, "event": "x", "event_base64": "not base64!"}`},
+		{schemas.Failed, `{"event_id": "e", "attempts": 1, "failed_at": "2026-11-24T12:00:01Z", "error": {"kind": "invalid_event", "message": "m", "retryable": false}, "event": "x", "event_base64": "eA"}`},
+		{schemas.Failed, `{"event_id": "e", "attempts": 1, "failed_at": "2026-11-24T12:00:01Z", "error": {"kind": "invalid_event", "message": "m", "retryable": false}, "event": "x", "event_base64": 7}`},
 	}
 	for _, c := range cases {
 		if err := schemas.Validate(c.schema, []byte(c.doc)); err == nil {

@@ -15,7 +15,7 @@ const baseURL = "https://github.com/wabaworker/waba-worker/schemas/"
 var compiled = sync.OnceValues(func() (map[string]*jsonschema.Schema, error) {
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
-	names := []string{Shared, Succeeded, Failed, Unshared, WebhookChange}
+	names := []string{Shared, Succeeded, Failed, Unshared, WebhookChange, State}
 	for _, n := range names {
 		b, err := fs.ReadFile(FS, n)
 		if err != nil {

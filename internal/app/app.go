@@ -114,6 +114,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
+	kv := newBuckets(js, cfg, log, mx)
 	w, err := worker.New(js, assigner, worker.Config{
 		Topology: wabatype.Topology{
 			Stream:           cfg.Stream,
@@ -128,6 +129,13 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		AckWait:         cfg.AckWait,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		ProbeInterval:   opts.ProbeInterval,
+		Locker:          kv,
+		// A holder works one delivery for at most its retry budget plus a
+		// few Graph timeouts: waiting that long means something is wrong.
+		LeaseWait:       cfg.RetryMaxElapsed + 3*cfg.GraphTimeout,
+		LeaseRetryDelay: cfg.LeaseTTL,
+		Recorder:        kv,
+		Prepare:         kv.prepare,
 		Logger:          log,
 		Observer:        mx,
 		TracerProvider:  tp,
@@ -135,7 +143,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
-	ready := health.Sources{NATS: nc, Worker: w, Breaker: br, Stopping: func() bool { return ctx.Err() != nil }}
+	ready := health.Sources{NATS: nc, Worker: w, Breaker: br, Buckets: kv.Problem, Stopping: func() bool { return ctx.Err() != nil }}
 	mx.Watch(metrics.Sources{
 		Breaker:       br.State,
 		Paused:        func() wabatype.PauseReason { return w.Status().Paused },

@@ -66,6 +66,7 @@ func commands() []command {
 		{"webhook", "the gateway from Meta's webhooks into JetStream (point the app's callback URL at it)", runWebhook},
 		{"emit", "publish one waba.shared event; --wait for its result", runEmit},
 		{"replay", "republish the input of failed events", runReplay},
+		{"status", "print the WABA ledger: each WABA's last known state, and counts", runStatus},
 		{"graph-emulator", "serve the Graph API emulator (docker-compose, manual tests)", runEmulator},
 		{"healthcheck", "exit 0 when the worker's /readyz answers 200 (the image's health check)", runHealthcheck},
 		{"version", "print version, commit, build date and Go version", printVersion},

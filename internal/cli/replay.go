@@ -27,7 +27,8 @@ func replayHelp() help {
 			"header. It skips an event whose WABA has succeeded since, one replayed before (found by",
 			"its Replay-Of header, however long ago), an earlier failure of an event that failed again",
 			"later, and invalid_event failures (they would fail the same way) unless --kind",
-			"invalid_event asks for them. It prints a line per matching event and a summary; on a",
+			"invalid_event asks for them. It prints a line per matching event, and one per message on",
+			"the failed subject it cannot read (counted, never replayed) and a summary; on a",
 			"terminal, a progress bar while it scans.",
 		},
 		env: natsEnvHelp,
@@ -125,6 +126,9 @@ var kinds = []string{events.KindInvalidEvent, events.KindPermanent, events.KindR
 
 // describeItem is the line printed for one matching failed event.
 func describeItem(it replay.Item) string {
+	if it.Action == replay.Unreadable {
+		return fmt.Sprintf("%-12s seq %d  %s  (%s)", it.Action, it.Seq, it.Time.UTC().Format(time.RFC3339), it.Reason)
+	}
 	f := it.Failed
 	head := fmt.Sprintf("%-12s seq %d  event %s  WABA %s  %s  %s", it.Action, it.Seq, f.EventID, cmp.Or(f.WabaID, "(none)"),
 		it.Time.UTC().Format(time.RFC3339), wabatype.Describe(f.Error))
@@ -153,7 +157,11 @@ func summarize(s replay.Summary, dryRun bool) string {
 	if dryRun {
 		verb = "would replay (dry run)"
 	}
-	fmt.Fprintf(&b, "; %d failed events, %d matched: %d %s, %d skipped", s.Failed, s.Matched, s.Replayed, verb, s.SkippedTotal())
+	fmt.Fprintf(&b, "; %d failed events", s.Failed)
+	if s.Unreadable > 0 {
+		fmt.Fprintf(&b, " (%d unreadable, listed above)", s.Unreadable)
+	}
+	fmt.Fprintf(&b, ", %d matched: %d %s, %d skipped", s.Matched, s.Replayed, verb, s.SkippedTotal())
 	if len(s.Skipped) > 0 {
 		reasons := make([]string, 0, len(s.Skipped))
 		for r, n := range s.Skipped {

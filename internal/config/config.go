@@ -24,6 +24,8 @@ import (
 	"github.com/wabaworker/waba-worker/internal/graph"
 	"github.com/wabaworker/waba-worker/internal/handlers"
 	"github.com/wabaworker/waba-worker/internal/health"
+	"github.com/wabaworker/waba-worker/internal/lease"
+	"github.com/wabaworker/waba-worker/internal/ledger"
 	"github.com/wabaworker/waba-worker/internal/logging"
 	"github.com/wabaworker/waba-worker/internal/wabatype"
 	"github.com/wabaworker/waba-worker/internal/worker"
@@ -34,12 +36,15 @@ type Config struct {
 	NATSURL   string // comma-separated server URLs. Defaults to nats://127.0.0.1:4222.
 	NATSCreds string // path to a .creds file. Defaults to none.
 
-	Stream           string // Defaults to WABA.
-	Consumer         string // Defaults to waba-assigner.
-	Subject          string // input subject. Defaults to waba.shared.
-	SucceededSubject string // Defaults to waba.assignment.succeeded.
-	FailedSubject    string // Defaults to waba.assignment.failed.
-	Provision        bool   // create the stream if missing, create/update the consumer. Defaults to true.
+	Stream           string        // Defaults to WABA.
+	Consumer         string        // Defaults to waba-assigner.
+	Subject          string        // input subject. Defaults to waba.shared.
+	SucceededSubject string        // Defaults to waba.assignment.succeeded.
+	FailedSubject    string        // Defaults to waba.assignment.failed.
+	Provision        bool          // create the stream and buckets if missing, create/update the consumer. Defaults to true.
+	LockBucket       string        // KV bucket of the per-WABA leases. Defaults to waba_locks.
+	StateBucket      string        // KV bucket of the ledger. Defaults to waba_state.
+	LeaseTTL         time.Duration // how long a dead holder blocks its WABA. Defaults to lease.DefaultTTL (15s).
 
 	Concurrency        int           // events worked at once. Defaults to 16.
 	MaxDeliver         int           // deliveries of one event. Defaults to 10.
@@ -136,8 +141,20 @@ var settings = []setting{
 		set: func(c *Config, v string) error { c.SucceededSubject = v; return checkSubject(v) }},
 	{env: "WORKER_FAILED_SUBJECT", flag: "failed-subject", def: wabatype.DefaultFailedSubject, usage: "subject of failed events",
 		set: func(c *Config, v string) error { c.FailedSubject = v; return checkSubject(v) }},
-	{env: "WORKER_PROVISION", flag: "provision", def: strconv.FormatBool(!workerDefaults.BindOnly), usage: "create the stream if missing, create/update the consumer",
+	{env: "WORKER_PROVISION", flag: "provision", def: strconv.FormatBool(!workerDefaults.BindOnly), usage: "create the stream and the KV buckets if missing, create/update the consumer",
 		set: func(c *Config, v string) (err error) { c.Provision, err = parseBool(v); return err }},
+	{env: "WORKER_LOCK_BUCKET", flag: "lock-bucket", def: lease.DefaultBucket, usage: "KV bucket of the per-WABA leases (and the sweep's)",
+		set: func(c *Config, v string) error { c.LockBucket = v; return checkName(v) }},
+	{env: "WORKER_STATE_BUCKET", flag: "state-bucket", def: ledger.DefaultBucket, usage: "KV bucket of the WABA ledger",
+		set: func(c *Config, v string) error { c.StateBucket = v; return checkName(v) }},
+	{env: "WORKER_LEASE_TTL", flag: "lease-ttl", def: durationText(lease.DefaultTTL), usage: "how long a killed worker blocks the WABA it held (1s-5m; the lock bucket's TTL)",
+		set: func(c *Config, v string) (err error) {
+			c.LeaseTTL, err = parseDuration(v, time.Second)
+			if err == nil && c.LeaseTTL > 5*time.Minute {
+				err = errors.New("must be at most 5m")
+			}
+			return err
+		}},
 	{env: "WORKER_CONCURRENCY", flag: "concurrency", def: strconv.Itoa(workerDefaults.Concurrency), usage: "events worked at once (1-4096)",
 		set: func(c *Config, v string) (err error) { c.Concurrency, err = parseInt(v, 1, 4096); return err }},
 	{env: "WORKER_MAX_DELIVER", flag: "max-deliver", def: strconv.Itoa(workerDefaults.MaxDeliver), usage: "deliveries of one event before it fails as retries_exhausted (1-1000)",

@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,21 @@ import (
 // without holding any lock; the wait ends early when the request's context
 // or the server ends. 0 disables.
 func (s *Server) SetLatency(d time.Duration) { s.latency.Store(int64(max(d, 0))) }
+
+// SetLatencyJitter adds a random extra of up to d to each answer's latency
+// (uniform), so that concurrent requests finish in no fixed order, as on
+// the internet. 0 disables.
+func (s *Server) SetLatencyJitter(d time.Duration) { s.jitter.Store(int64(max(d, 0))) }
+
+// answerDelay is the latency of one answer: SetLatency plus a random part
+// of SetLatencyJitter.
+func (s *Server) answerDelay() time.Duration {
+	d := time.Duration(s.latency.Load())
+	if j := s.jitter.Load(); j > 0 {
+		d += time.Duration(rand.Int64N(j + 1))
+	}
+	return d
+}
 
 // SetVisibilityDelay makes a successful POST (or DELETE) show in GET
 // assigned_users only d after it was answered, as Meta's replicas

@@ -41,6 +41,7 @@ type Server struct {
 
 	// Controls read on every request, lock-free.
 	latency         atomic.Int64 // time.Duration
+	jitter          atomic.Int64 // time.Duration: up to this much more, at random
 	visibilityDelay atomic.Int64 // time.Duration
 	outage          atomic.Int32 // Outage
 	emptyPages      atomic.Int32
@@ -232,7 +233,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Meta has done the work; the answer takes its time to arrive.
-	if !s.sleep(r.Context(), time.Duration(s.latency.Load())) {
+	if !s.sleep(r.Context(), s.answerDelay()) {
 		s.logRequest(x, resp, "canceled")
 		drop(w)
 		return

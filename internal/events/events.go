@@ -267,3 +267,19 @@ func EventID(payloadID, msgID string, streamSeq uint64) string {
 	}
 	return "seq-" + strconv.FormatUint(streamSeq, 10)
 }
+
+// PeekWabaID returns the waba_id of a payload when it is a Graph id, else
+// "": cheaply, without validating the rest (the consumer's lease key, read
+// before the event is handled).
+func PeekWabaID(data []byte) string {
+	if len(data) > MaxPayload {
+		return ""
+	}
+	var v struct {
+		WabaID string `json:"waba_id"`
+	}
+	if json.Unmarshal(data, &v) != nil || !IsGraphID(v.WabaID) {
+		return ""
+	}
+	return v.WabaID
+}

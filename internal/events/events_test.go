@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/wabaworker/waba-worker/internal/events"
 	"github.com/wabaworker/waba-worker/schemas"
@@ -50,6 +51,12 @@ var corpus = []struct {
 	{"bad business", `{"waba_id": "1", "business_id": "x"}`, false},
 	{"bad time", `{"waba_id": "1", "occurred_at": "yesterday"}`, false},
 	{"number source", `{"waba_id": "1", "source": 5}`, false},
+	// Adversarial: what a failed event must still carry readably.
+	{"invalid UTF-8", "{\"waba_id\":\"1\",\"source\":\"caf\xe9\"}", false},
+	{"overlong UTF-8", "{\"waba_id\":\"1\",\"source\":\"\xc0\xb1\"}", false},
+	{"10,000 levels deep", strings.Repeat("[", 10000) + strings.Repeat("]", 10000), false},
+	{"deep but valid", `{"waba_id": "1", "x": ` + strings.Repeat("[", 9999) + strings.Repeat("]", 9999) + `}`, true},
+	{"integer of 5,000 digits", `{"waba_id": "1", "n": ` + strings.Repeat("7", 5000) + `}`, true},
 }
 
 func TestDecodeCorpus(t *testing.T) {
@@ -72,11 +79,11 @@ func TestDecodeCorpus(t *testing.T) {
 }
 
 // The code and schemas/waba.shared.json agree on every document of the
-// corpus that is JSON at all.
+// corpus that is JSON at all (JSON is UTF-8; Go's json.Valid does not check).
 func TestDecodeAgreesWithSchema(t *testing.T) {
 	t.Parallel()
 	for _, c := range corpus {
-		if !json.Valid([]byte(c.doc)) {
+		if !json.Valid([]byte(c.doc)) || !utf8.ValidString(c.doc) {
 			continue
 		}
 		_, err := events.Decode([]byte(c.doc))
@@ -175,7 +182,7 @@ func TestRawEvent(t *testing.T) {
 func TestResultsMatchSchemas(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 24, 12, 0, 1, 0, time.UTC)
-	ok := events.Succeeded{EventID: "e", WabaID: "1", SystemUserID: "2", Tasks: []string{"MANAGE"}, Attempts: 1, CompletedAt: now}
+	ok := events.Succeeded{EventID: "e", WabaID: "1", SystemUserID: "2", Tasks: []string{"MANAGE"}, HeldTasks: []string{"MANAGE"}, Attempts: 1, CompletedAt: now}
 	b, _ := json.Marshal(ok)
 	if err := schemas.Validate(schemas.Succeeded, b); err != nil {
 		t.Errorf("succeeded: %v\n%s", err, b)

@@ -63,6 +63,11 @@ type Config struct {
 	// waits before it comes back. Defaults to 30s.
 	CredentialsDelay time.Duration
 
+	// UnsharedSubject is the subject of waba.unshared events, which make no
+	// Graph call and are only recorded. Defaults to
+	// wabatype.DefaultUnsharedSubject.
+	UnsharedSubject string
+
 	Now func() time.Time // Defaults to time.Now.
 }
 
@@ -98,6 +103,7 @@ func (c Config) withDefaults() Config {
 	if c.CredentialsDelay <= 0 {
 		c.CredentialsDelay = d.CredentialsDelay
 	}
+	c.UnsharedSubject = cmp.Or(c.UnsharedSubject, wabatype.DefaultUnsharedSubject)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -149,12 +155,34 @@ type job struct {
 // Handle works one delivery and returns what should become of it. It never
 // panics on input and never returns without a verdict.
 func (a *Assigner) Handle(ctx context.Context, m wabatype.Message) wabatype.Outcome {
+	if m.Subject == a.cfg.UnsharedSubject {
+		return a.unshared(m)
+	}
 	j, err := a.newJob(m)
 	if err != nil {
 		j.log.Warn("invalid event", "reason", err.Error())
 		return j.finish(a.fail(j, events.KindInvalidEvent, err))
 	}
 	return j.finish(a.work(ctx, j))
+}
+
+// Key is the WABA a delivery is about, "" when it names none: the lease
+// key under which the consumer works it.
+func (a *Assigner) Key(m wabatype.Message) string { return events.PeekWabaID(m.Data) }
+
+// unshared handles a waba.unshared event: no Graph call; the consumer
+// records it in the ledger and acks it. An invalid one fails as any
+// invalid event does.
+func (a *Assigner) unshared(m wabatype.Message) wabatype.Outcome {
+	ev, err := events.DecodeUnshared(m.Data)
+	j := &job{msg: m, ev: events.Shared{ID: ev.ID, WabaID: ev.WabaID}, id: events.EventID(ev.ID, m.MsgID, m.StreamSeq)}
+	j.log = a.cfg.Logger.With("event_id", j.id, "waba_id", ev.WabaID)
+	if err != nil {
+		j.log.Warn("invalid event", "reason", err.Error(), "subject", m.Subject)
+		return j.finish(a.fail(j, events.KindInvalidEvent, err))
+	}
+	j.log.Info("WABA no longer shared: recorded", "reason", ev.Reason, "source", ev.Source)
+	return j.finish(wabatype.Outcome{Verdict: wabatype.Recorded, Unshared: &ev})
 }
 
 // newJob decodes m; the error says why the event is invalid.
@@ -203,7 +231,11 @@ func (a *Assigner) work(ctx context.Context, j *job) wabatype.Outcome {
 	return out
 }
 
-// assign runs the steps README lists ("How it works"): resolve, read, assign, verify.
+// assign runs the steps README lists ("How it works"): resolve, read, assign,
+// verify. The consumer holds the WABA's lease around it, so no other worker
+// writes this WABA's assignment meanwhile; verification still converges
+// when something else (an operator, a script) changes the tasks between the
+// read and the read-back.
 func (a *Assigner) assign(ctx context.Context, j *job) wabatype.Outcome {
 	userID, err := a.systemUser(ctx, j)
 	if err != nil {
@@ -216,14 +248,10 @@ func (a *Assigner) assign(ctx context.Context, j *job) wabatype.Outcome {
 		return a.judge(j, err)
 	}
 	if containsAll(held, j.tasks) {
-		return a.succeed(j, true)
+		return a.succeed(j, true, held)
 	}
 
-	union := unionTasks(held, j.tasks)
-	err = a.call(ctx, j, func(ctx context.Context) error {
-		return a.cfg.Graph.AssignUser(ctx, j.ev.WabaID, userID, union)
-	})
-	alreadyAssigned := false
+	err = a.post(ctx, j, unionTasks(held, j.tasks))
 	if err != nil {
 		// Meta may answer code 100 for "already assigned": verify before
 		// judging, and keep the POST's error if verification disagrees.
@@ -231,17 +259,30 @@ func (a *Assigner) assign(ctx context.Context, j *job) wabatype.Outcome {
 		if !errors.As(err, &ge) || ge.Code != 100 {
 			return a.judge(j, err)
 		}
-		if ok, verr := a.verify(ctx, j); verr != nil || !ok {
+		final, ok, verr := a.converge(ctx, j, held)
+		if verr != nil || !ok {
 			return a.judge(j, err)
 		}
-		alreadyAssigned = true
-	} else if ok, err := a.verify(ctx, j); err != nil {
-		return a.judge(j, err)
-	} else if !ok {
-		return a.fail(j, events.KindVerificationFailed,
-			fmt.Errorf("system user %s does not hold %v on WABA %s after the assignment", userID, j.tasks, j.ev.WabaID))
+		return a.succeed(j, true, final)
 	}
-	return a.succeed(j, alreadyAssigned)
+	final, ok, err := a.converge(ctx, j, held)
+	switch {
+	case err != nil:
+		return a.judge(j, err)
+	case !ok:
+		return a.fail(j, events.KindVerificationFailed,
+			fmt.Errorf("system user %s does not hold %v on WABA %s after the assignment (holds %v)",
+				userID, j.tasks, j.ev.WabaID, final))
+	}
+	return a.succeed(j, false, final)
+}
+
+// post sets the user's tasks on the WABA: Meta's POST replaces the task set,
+// so tasks must be the whole set the user is to hold.
+func (a *Assigner) post(ctx context.Context, j *job, tasks []string) error {
+	return a.call(ctx, j, func(ctx context.Context) error {
+		return a.cfg.Graph.AssignUser(ctx, j.ev.WabaID, j.userID, tasks)
+	})
 }
 
 // heldTasks returns the tasks the system user holds on the WABA.
@@ -257,26 +298,46 @@ func (a *Assigner) heldTasks(ctx context.Context, j *job) ([]string, error) {
 	return held, err
 }
 
-// verify reads the assignment until it shows every wanted task, backing off
-// between reads within the delivery's budget: assignments may take a moment
-// to show. It reports false when the budget ran out first.
-func (a *Assigner) verify(ctx context.Context, j *job) (bool, error) {
+// converge reads the assignment back after a POST made on top of before
+// (the tasks held just before it) until the user holds every wanted task
+// and every task of before, within the delivery's budget; it returns the
+// final read and whether it converged.
+//
+// A read that still shows before is taken as Meta's replicas lagging: it
+// is read again, not posted again (assignments can take a moment to show).
+// A read that shows anything else means someone else set the tasks in
+// between: the union of what is held now and what is wanted is posted, and
+// that state becomes the one to hold on to.
+func (a *Assigner) converge(ctx context.Context, j *job, before []string) ([]string, bool, error) {
 	for {
 		held, err := a.heldTasks(ctx, j)
 		if err != nil {
-			return false, err
+			return held, false, err
 		}
-		if containsAll(held, j.tasks) {
-			return true, nil
+		if containsAll(held, j.tasks) && containsAll(held, before) {
+			return held, true, nil
 		}
 		wait := j.bo.NextBackOff()
 		if wait == backoff.Stop {
-			return false, nil
+			return held, false, nil
 		}
-		j.log.Debug("assignment not visible yet", "wait", wait)
+		if sameTasks(held, before) {
+			j.log.Debug("assignment not visible yet", "wait", wait)
+			if err := timeutil.Sleep(ctx, wait); err != nil {
+				return held, false, err
+			}
+			continue
+		}
+		union := unionTasks(held, j.tasks)
+		j.log.Info("tasks changed under the assignment, posting the union again",
+			"held_before", before, "held_now", held, "posting", union)
 		if err := timeutil.Sleep(ctx, wait); err != nil {
-			return false, err
+			return held, false, err
 		}
+		if err := a.post(ctx, j, union); err != nil {
+			return held, false, err
+		}
+		before = held
 	}
 }
 
@@ -348,12 +409,13 @@ func (a *Assigner) judge(j *job, err error) wabatype.Outcome {
 	return a.fail(j, events.KindPermanent, err)
 }
 
-func (a *Assigner) succeed(j *job, already bool) wabatype.Outcome {
+func (a *Assigner) succeed(j *job, already bool, held []string) wabatype.Outcome {
 	return wabatype.Outcome{Verdict: wabatype.Done, Succeeded: &events.Succeeded{
 		EventID:         j.id,
 		WabaID:          j.ev.WabaID,
 		SystemUserID:    j.userID,
 		Tasks:           j.tasks,
+		HeldTasks:       slices.Clone(held),
 		AlreadyAssigned: already,
 		Attempts:        j.msg.Delivery,
 		CompletedAt:     a.cfg.Now().UTC(),
@@ -369,8 +431,8 @@ func (a *Assigner) fail(j *job, kind string, err error) wabatype.Outcome {
 		Attempts:     j.msg.Delivery,
 		FailedAt:     a.cfg.Now().UTC(),
 		Error:        events.Failure{Kind: kind, Message: err.Error(), Retryable: kind == events.KindRetriesExhausted},
-		Event:        events.RawEvent(j.msg.Data),
 	}
+	f.SetEvent(j.msg.Data)
 	var ie *events.InvalidError
 	if errors.As(err, &ie) {
 		f.Error.Message = ie.Reason
@@ -453,6 +515,9 @@ func errAttrs(err error) []any {
 	}
 	return attrs
 }
+
+// sameTasks reports whether a and b hold the same tasks, in any order.
+func sameTasks(a, b []string) bool { return containsAll(a, b) && containsAll(b, a) }
 
 func containsAll(held, want []string) bool {
 	for _, t := range want {

@@ -37,6 +37,9 @@ type Sources struct {
 	NATS    interface{ Status() nats.Status }
 	Worker  interface{ Status() worker.Status }
 	Breaker interface{ State() breaker.State }
+	// Buckets, if set, says why a KV bucket the worker needs (waba_locks,
+	// waba_state) is not there, "" when both are.
+	Buckets func() string
 	// Stopping, if set, reports that a shutdown has begun: the worker takes
 	// no more events.
 	Stopping func() bool
@@ -56,6 +59,9 @@ type Report struct {
 //	breaker:     ok, open, half_open (intake paused until a probe
 //	             succeeds), paused (a probe failed without opening it)
 //	intake:      ok, stopping (a shutdown has begun)
+//	stream:      ok, or "missing subject waba.unshared" (an existing
+//	             stream that does not capture an input)
+//	buckets:     ok, or why a KV bucket is missing
 func (s Sources) Check() Report {
 	checks := map[string]string{}
 	if s.NATS != nil {
@@ -75,6 +81,10 @@ func (s Sources) Check() Report {
 		if st.Paused == wabatype.PauseCredentials {
 			checks["credentials"] = "rejected"
 		}
+		checks["stream"] = OK
+		if len(st.MissingSubjects) > 0 {
+			checks["stream"] = "missing subject " + strings.Join(st.MissingSubjects, ", ")
+		}
 	}
 	if s.Breaker != nil || s.Worker != nil {
 		checks["breaker"] = OK
@@ -89,6 +99,12 @@ func (s Sources) Check() Report {
 			checks["breaker"] = "half_open"
 		case st.Paused == wabatype.PauseBreaker:
 			checks["breaker"] = "paused"
+		}
+	}
+	if s.Buckets != nil {
+		checks["buckets"] = OK
+		if p := s.Buckets(); p != "" {
+			checks["buckets"] = p
 		}
 	}
 	if s.Stopping != nil {

@@ -35,6 +35,7 @@ const (
 	OutcomeFailed    = "failed"
 	OutcomeRetried   = "retried"
 	OutcomePaused    = "paused"
+	OutcomeRecorded  = "recorded" // waba.unshared: recorded in the ledger, no result
 )
 
 // MaxGraphCodes bounds the distinct Graph error codes used as label values;
@@ -42,7 +43,7 @@ const (
 const MaxGraphCodes = 64
 
 var (
-	outcomes   = []string{OutcomeSucceeded, OutcomeFailed, OutcomeRetried, OutcomePaused}
+	outcomes   = []string{OutcomeSucceeded, OutcomeFailed, OutcomeRetried, OutcomePaused, OutcomeRecorded}
 	errorKinds = []string{events.KindInvalidEvent, events.KindPermanent, events.KindRetriesExhausted, events.KindVerificationFailed}
 	graphOps   = []string{graph.OpListSystemUsers, graph.OpListAssignedUsers, graph.OpAssignUser, graph.OpProbe}
 	// breakerStates are the waba_breaker_state values.
@@ -63,6 +64,9 @@ type Metrics struct {
 	graphUsage       *prometheus.GaugeVec
 
 	breakerTransitions *prometheus.CounterVec
+
+	leaseWaits   *prometheus.HistogramVec
+	ledgerWrites *prometheus.CounterVec
 
 	mu    sync.Mutex
 	codes map[int]bool // Graph codes with a label value of their own
@@ -108,6 +112,15 @@ func New() *Metrics {
 			Name: "waba_breaker_transitions_total",
 			Help: "Circuit breaker state changes, by the state entered (closed, half_open, open).",
 		}, []string{"to"}),
+		leaseWaits: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "waba_lease_wait_seconds",
+			Help:    `Time to take a WABA's lease (waba_locks), by contended: "true" when another delivery of the WABA, in this process or another replica, held it first. Its _count is the leases taken; rate of contended="true" is the lease contention.`,
+			Buckets: []float64{0.001, 0.005, 0.025, 0.1, 0.25, 1, 2.5, 10, 30, 120},
+		}, []string{"contended"}),
+		ledgerWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waba_ledger_writes_total",
+			Help: `Ledger records written (waba_state), by result ("ok", "failed"). A failed write loses nothing: the result is on the stream, and the next event of the WABA writes the record again.`,
+		}, []string{"result"}),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -116,6 +129,7 @@ func New() *Metrics {
 		m.events, m.eventDuration, m.inFlight,
 		m.graphRequests, m.graphDuration, m.graphRateLimited, m.graphUsage,
 		m.breakerTransitions,
+		m.leaseWaits, m.ledgerWrites,
 	)
 	// Series that exist from the start, so that rate() and alerts see a 0
 	// before the first increment.
@@ -135,6 +149,12 @@ func New() *Metrics {
 	}
 	for _, s := range []string{"closed", "half_open", "open"} {
 		m.breakerTransitions.WithLabelValues(s)
+	}
+	for _, c := range []string{"true", "false"} {
+		m.leaseWaits.WithLabelValues(c)
+	}
+	for _, r := range []string{"ok", "failed"} {
+		m.ledgerWrites.WithLabelValues(r)
 	}
 	return m
 }
@@ -179,8 +199,24 @@ func OutcomeLabels(o wabatype.Outcome) (outcome, kind string) {
 		return OutcomeFailed, kind
 	case wabatype.Paused:
 		return OutcomePaused, ""
+	case wabatype.Recorded:
+		return OutcomeRecorded, ""
 	}
 	return OutcomeRetried, ""
+}
+
+// Waited observes the time one lease took; it makes Metrics a lease.Observer.
+func (m *Metrics) Waited(d time.Duration, contended bool) {
+	m.leaseWaits.WithLabelValues(strconv.FormatBool(contended)).Observe(d.Seconds())
+}
+
+// LedgerWritten counts one ledger write; err is its failure, if any.
+func (m *Metrics) LedgerWritten(err error) {
+	r := "ok"
+	if err != nil {
+		r = "failed"
+	}
+	m.ledgerWrites.WithLabelValues(r).Inc()
 }
 
 // GraphCall counts one Graph round trip; pass it to graph.WithObserver.

@@ -7,7 +7,9 @@
 // when the scan began, reads the failed events, the succeeded ones (a WABA
 // that succeeded after a failure is not replayed) and the headers of the
 // input (an input with Replay-Of: N means failure N was replayed already, so
-// a second replay publishes nothing, however long after the first).
+// a second replay publishes nothing, however long after the first). A
+// message on the failed subject that is not a readable failed event is
+// counted and reported, never passed over.
 package replay
 
 import (
@@ -41,7 +43,8 @@ type Options struct {
 	Filter   Filter
 	DryRun   bool // list what would be replayed, publish nothing
 	// Report, if set, is called once per matching failed event, in stream
-	// order, when its fate is known.
+	// order, when its fate is known, and once per unreadable message on the
+	// failed subject (Action Unreadable), whatever the filter.
 	Report func(Item)
 	// Progress, if set, is called as the scan advances: scanned of total
 	// messages (total is what the window held when the scan began).
@@ -55,6 +58,9 @@ const (
 	Replayed    Action = "replayed"
 	WouldReplay Action = "would replay" // --dry-run
 	Skipped     Action = "skipped"
+	// Unreadable: a message on the failed subject that is not a failed event
+	// this worker can read; Reason says why. Nothing is replayed for it.
+	Unreadable Action = "unreadable"
 )
 
 // Reasons for skipping a matching failed event.
@@ -82,7 +88,8 @@ type Item struct {
 type Summary struct {
 	FirstSeq, LastSeq uint64 // the scanned range (0, 0 when the window was empty)
 	Scanned           uint64 // messages read
-	Failed            int    // failed events in the window
+	Failed            int    // messages on the failed subject in the window, Unreadable included
+	Unreadable        int    // of those, not readable as a failed event (each reported)
 	Matched           int    // of those, selected by the filter
 	Replayed          int    // published (or, with DryRun, that would be)
 	Skipped           map[string]int
@@ -99,9 +106,10 @@ func (s Summary) SkippedTotal() int {
 
 // failure is a failed event found by the scan.
 type failure struct {
-	seq  uint64
-	time time.Time
-	ev   events.Failed
+	seq        uint64
+	time       time.Time
+	ev         events.Failed
+	unreadable string // why the message is not a failed event; ev is zero
 }
 
 // scan is what one pass over the stream found.
@@ -126,6 +134,10 @@ func Run(ctx context.Context, js jetstream.JetStream, o Options) (Summary, error
 			continue
 		}
 		sum.Failed++
+		if fl.unreadable != "" {
+			reportUnreadable(o, &sum, fl)
+			continue
+		}
 		if !f.selects(fl.ev) {
 			continue
 		}
@@ -166,6 +178,15 @@ func Run(ctx context.Context, js jetstream.JetStream, o Options) (Summary, error
 		}
 	}
 	return sum, nil
+}
+
+// reportUnreadable counts and names a message on the failed subject that is
+// not a readable failed event: replay never passes over one silently.
+func reportUnreadable(o Options, sum *Summary, fl failure) {
+	sum.Unreadable++
+	if o.Report != nil {
+		o.Report(Item{Seq: fl.seq, Time: fl.time, Action: Unreadable, Reason: fl.unreadable})
+	}
 }
 
 // selects reports whether f selects the failed event (time aside).
@@ -265,9 +286,10 @@ func (sc *scan) add(topo wabatype.Topology, msg jetstream.Msg, seq uint64, ts ti
 			sc.lastSucceeded[s.WabaID] = seq
 		}
 	case topo.FailedSubject:
-		var f events.Failed
-		if json.Unmarshal(msg.Data(), &f) != nil {
-			return // not a failed event this worker wrote: nothing to replay
+		f, err := events.DecodeFailed(msg.Data())
+		if err != nil {
+			sc.failures = append(sc.failures, failure{seq: seq, time: ts, unreadable: err.Error()})
+			return
 		}
 		sc.failures = append(sc.failures, failure{seq: seq, time: ts, ev: f})
 		if f.EventID != "" {

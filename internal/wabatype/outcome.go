@@ -9,6 +9,7 @@ import (
 // Message is one delivery of a waba.shared message, as the consumer hands
 // it to the handler.
 type Message struct {
+	Subject    string // waba.shared or waba.unshared (Topology's names)
 	Data       []byte
 	MsgID      string // the Nats-Msg-Id header, if any
 	StreamSeq  uint64
@@ -33,6 +34,9 @@ const (
 	// rejected). Intake must pause until Reason clears; the event is not the
 	// cause and must not be failed. Nak with Delay, or hold it.
 	Paused
+	// Recorded: nothing to publish (a share that ended, waba.unshared):
+	// record it, then ack.
+	Recorded
 )
 
 func (v Verdict) String() string {
@@ -41,6 +45,8 @@ func (v Verdict) String() string {
 		return "done"
 	case Failed:
 		return "failed"
+	case Recorded:
+		return "recorded"
 	case RetryLater:
 		return "retry_later"
 	case Paused:
@@ -75,6 +81,7 @@ type Outcome struct {
 	Verdict   Verdict
 	Succeeded *events.Succeeded // with Done
 	Failed    *events.Failed    // with Failed
+	Unshared  *events.Unshared  // with Recorded
 	Delay     time.Duration     // with RetryLater and Paused
 	Reason    PauseReason       // with Paused
 	Err       error             // the cause, for logs (never holds a secret)

@@ -8,6 +8,7 @@ const (
 	DefaultStream           = "WABA"
 	DefaultConsumer         = "waba-assigner"
 	DefaultSubject          = "waba.shared"
+	DefaultUnsharedSubject  = "waba.unshared"
 	DefaultSucceededSubject = "waba.assignment.succeeded"
 	DefaultFailedSubject    = "waba.assignment.failed"
 )
@@ -17,6 +18,7 @@ type Topology struct {
 	Stream           string // Defaults to DefaultStream.
 	Consumer         string // Defaults to DefaultConsumer.
 	Subject          string // input. Defaults to DefaultSubject.
+	UnsharedSubject  string // input: shares that ended. Defaults to DefaultUnsharedSubject.
 	SucceededSubject string // Defaults to DefaultSucceededSubject.
 	FailedSubject    string // Defaults to DefaultFailedSubject.
 }
@@ -26,16 +28,21 @@ func (t Topology) WithDefaults() Topology {
 	t.Stream = cmp.Or(t.Stream, DefaultStream)
 	t.Consumer = cmp.Or(t.Consumer, DefaultConsumer)
 	t.Subject = cmp.Or(t.Subject, DefaultSubject)
+	t.UnsharedSubject = cmp.Or(t.UnsharedSubject, DefaultUnsharedSubject)
 	t.SucceededSubject = cmp.Or(t.SucceededSubject, DefaultSucceededSubject)
 	t.FailedSubject = cmp.Or(t.FailedSubject, DefaultFailedSubject)
 	return t
 }
 
-// Subjects are the subjects the stream must capture: the input and both
+// Subjects are the subjects the stream captures: both inputs and both
 // results.
 func (t Topology) Subjects() []string {
-	return []string{t.Subject, t.SucceededSubject, t.FailedSubject}
+	return []string{t.Subject, t.UnsharedSubject, t.SucceededSubject, t.FailedSubject}
 }
+
+// Inputs are the subjects the consumer takes: waba.shared and
+// waba.unshared.
+func (t Topology) Inputs() []string { return []string{t.Subject, t.UnsharedSubject} }
 
 // ResultSubject is the subject of a result of outcome OutcomeSucceeded or
 // OutcomeFailed.

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -35,7 +36,7 @@ func TestZeroConfigIsDefaultConfig(t *testing.T) {
 	t.Parallel()
 	got, want := Config{}.withDefaults(), DefaultConfig()
 	got.Logger, got.Observer, got.TracerProvider = nil, nil, nil
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Config{}.withDefaults() = %+v\nDefaultConfig() = %+v", got, want)
 	}
 }

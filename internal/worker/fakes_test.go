@@ -22,6 +22,7 @@ type fakeHandler struct {
 	handle func(ctx context.Context, m wabatype.Message) wabatype.Outcome
 	paused func() (wabatype.PauseReason, time.Duration)
 	probe  func(ctx context.Context) (wabatype.PauseReason, error)
+	key    func(m wabatype.Message) string // nil: no key
 
 	handled, probes, givenUp atomic.Int32
 }
@@ -32,6 +33,13 @@ func (h *fakeHandler) Handle(ctx context.Context, m wabatype.Message) wabatype.O
 		return h.handle(ctx, m)
 	}
 	return done(m)
+}
+
+func (h *fakeHandler) Key(m wabatype.Message) string {
+	if h.key != nil {
+		return h.key(m)
+	}
+	return ""
 }
 
 func (h *fakeHandler) Paused() (wabatype.PauseReason, time.Duration) {

@@ -31,12 +31,18 @@ func StreamConfig(t wabatype.Topology) jetstream.StreamConfig {
 	}
 }
 
-// ConsumerConfig is the durable pull consumer the worker creates or updates.
+// ConsumerConfig is the durable pull consumer the worker creates or
+// updates: it takes both inputs (Topology.Inputs).
 func ConsumerConfig(t wabatype.Topology, concurrency, maxDeliver int, ackWait time.Duration) jetstream.ConsumerConfig {
-	return jetstream.ConsumerConfig{
+	return consumerConfig(t, t.Inputs(), concurrency, maxDeliver, ackWait)
+}
+
+// consumerConfig is ConsumerConfig taking only inputs (those of
+// Topology.Inputs that the stream captures).
+func consumerConfig(t wabatype.Topology, inputs []string, concurrency, maxDeliver int, ackWait time.Duration) jetstream.ConsumerConfig {
+	c := jetstream.ConsumerConfig{
 		Durable:       t.Consumer,
 		Description:   "waba-worker: assigns the system user to shared WABAs",
-		FilterSubject: t.Subject,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       ackWait,
@@ -45,13 +51,55 @@ func ConsumerConfig(t wabatype.Topology, concurrency, maxDeliver int, ackWait ti
 		// process's concurrency.
 		MaxAckPending: max(1024, 4*concurrency),
 	}
+	if len(inputs) == 1 {
+		c.FilterSubject = inputs[0]
+	} else {
+		c.FilterSubjects = inputs
+	}
+	return c
 }
 
-// EnsureStream returns the stream, creating it when it is missing. An
-// existing stream is never changed; when it does not capture the input and
-// result subjects an error says so (results are published to this stream,
-// and the input is acked only after their PubAck).
+// MinDuplicateWindow is the shortest duplicate window with which a
+// redelivered event cannot publish its result twice in practice.
+const MinDuplicateWindow = 10 * time.Minute
+
+// StreamCheck is what EnsureStream found wrong with an existing stream that
+// the worker can still work with (it never changes a stream it did not
+// create).
+type StreamCheck struct {
+	// MissingInputs are input subjects the stream does not capture (e.g.
+	// waba.unshared on a stream made before the worker took it): the
+	// consumer takes the others, and readiness fails naming them.
+	MissingInputs []string
+	// Warnings are one line each: a missing input, a duplicate window under
+	// MinDuplicateWindow, memory storage.
+	Warnings []string
+}
+
+// Inputs are the input subjects of t that the stream captures.
+func (c StreamCheck) Inputs(t wabatype.Topology) []string {
+	var in []string
+	for _, s := range t.Inputs() {
+		if !slices.Contains(c.MissingInputs, s) {
+			in = append(in, s)
+		}
+	}
+	return in
+}
+
+// EnsureStream returns the stream, creating it when it is missing; see
+// EnsureStreamCheck.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, t wabatype.Topology) (jetstream.Stream, error) {
+	s, _, err := EnsureStreamCheck(ctx, js, t)
+	return s, err
+}
+
+// EnsureStreamCheck returns the stream, creating it when it is missing, and
+// what is wrong with it. An existing stream is never changed: when it does not
+// capture waba.shared or a result subject an error says so (results are
+// published to this stream, and the input is acked only after their
+// PubAck); lesser faults are reported in the StreamCheck.
+func EnsureStreamCheck(ctx context.Context, js jetstream.JetStream, t wabatype.Topology) (jetstream.Stream, StreamCheck, error) {
 	s, err := js.Stream(ctx, t.Stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		s, err = js.CreateStream(ctx, StreamConfig(t))
@@ -60,15 +108,31 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, t wabatype.Topolo
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", t.Stream, err)
+		return nil, StreamCheck{}, fmt.Errorf("stream %s: %w", t.Stream, err)
 	}
-	subj := s.CachedInfo().Config.Subjects
-	for _, want := range t.Subjects() {
-		if !captures(subj, want) {
-			return nil, fmt.Errorf("stream %s exists but does not capture subject %s (its subjects: %v); the worker never changes an existing stream", t.Stream, want, subj)
+	check, err := CheckStream(s.CachedInfo().Config, t)
+	return s, check, err
+}
+
+// CheckStream judges an existing stream's configuration against t.
+func CheckStream(cfg jetstream.StreamConfig, t wabatype.Topology) (StreamCheck, error) {
+	var c StreamCheck
+	for _, want := range []string{t.Subject, t.SucceededSubject, t.FailedSubject} {
+		if !captures(cfg.Subjects, want) {
+			return c, fmt.Errorf("stream %s exists but does not capture subject %s (its subjects: %v); the worker never changes an existing stream", cfg.Name, want, cfg.Subjects)
 		}
 	}
-	return s, nil
+	if !captures(cfg.Subjects, t.UnsharedSubject) {
+		c.MissingInputs = append(c.MissingInputs, t.UnsharedSubject)
+		c.Warnings = append(c.Warnings, fmt.Sprintf("stream %s does not capture %s (its subjects: %v): share removals are not consumed; add the subject to the stream (the worker never changes an existing stream)", cfg.Name, t.UnsharedSubject, cfg.Subjects))
+	}
+	if cfg.Duplicates < MinDuplicateWindow {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("stream %s has a duplicate window of %s, under %s: a result republished after a crash may be stored twice; raise it (the worker never changes an existing stream)", cfg.Name, cfg.Duplicates, MinDuplicateWindow))
+	}
+	if cfg.Storage == jetstream.MemoryStorage {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("stream %s is stored in memory: events and results are lost when the server restarts; use file storage (the worker never changes an existing stream)", cfg.Name))
+	}
+	return c, nil
 }
 
 // captures reports whether one of the stream's subjects matches subject.

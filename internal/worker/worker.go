@@ -46,6 +46,10 @@ import (
 type Handler interface {
 	// Handle works one delivery and says what should become of it.
 	Handle(ctx context.Context, m wabatype.Message) wabatype.Outcome
+	// Key is the WABA a delivery is about (its lease key), "" when it names
+	// none (an invalid event). Deliveries of one key are worked one at a
+	// time, across all replicas when a Locker is configured.
+	Key(m wabatype.Message) string
 	// Paused reports, without any I/O, whether work is refused right now
 	// (the breaker is open) and how soon to ask again; NoPause otherwise.
 	// Nothing is pulled, and no probe is sent, while it says so.
@@ -57,6 +61,29 @@ type Handler interface {
 	// holding through a pause: a failed event (retries_exhausted) naming
 	// cause.
 	GiveUp(m wabatype.Message, cause error) wabatype.Outcome
+}
+
+// Locker hands out per-key leases that hold across processes; the lease
+// package's Locker is one (through a small adapter in internal/app).
+type Locker interface {
+	// Acquire waits until the key is free, or ctx ends.
+	Acquire(ctx context.Context, key string) (Lease, error)
+}
+
+// Lease is one held key.
+type Lease interface {
+	// Lost is closed when the lease was lost (not renewed in time, taken
+	// over): work under it is cancelled.
+	Lost() <-chan struct{}
+	Release(ctx context.Context) error
+}
+
+// Recorder is told each outcome that was published (after its PubAck) or
+// that publishes nothing (Recorded), under the key's lease and before the
+// input is acked: the ledger. It must be bounded in time and must not fail
+// the event: a result is already stored.
+type Recorder interface {
+	Record(ctx context.Context, out wabatype.Outcome)
 }
 
 // Observer is told about each event, for metrics. Its methods must be quick.
@@ -97,6 +124,32 @@ type Config struct {
 	// than loop. Defaults to 3.
 	MaxHolds int
 
+	// Locker, when set, gives each delivery its WABA's lease (Handler.Key)
+	// before it is handled, so that one read-assign-verify runs per WABA at
+	// a time across replicas. Defaults to none: deliveries of one WABA
+	// still run one at a time within this process.
+	Locker Locker
+	// LeaseWait bounds how long a delivery waits for a lease held by
+	// another process (its message kept in progress, its slot held) before
+	// it is nak'd with LeaseRetryDelay. Defaults to 2m, one retry budget
+	// (WORKER_RETRY_MAX_ELAPSED's default): the longest a healthy holder
+	// works one delivery.
+	LeaseWait time.Duration
+	// LeaseRetryDelay is the nak delay of a delivery that waited LeaseWait
+	// in vain. Defaults to 15s, the lease TTL.
+	LeaseRetryDelay time.Duration
+	// MaxParked bounds the deliveries waiting in this process behind
+	// another delivery of the same WABA. They hold no slot (a finishing
+	// delivery hands its slot to the next of its WABA), and are kept in
+	// progress. Defaults to 4 x Concurrency (64).
+	MaxParked int
+	// Recorder defaults to none.
+	Recorder Recorder
+	// Prepare, when set, runs before each bind of the consumer; an error
+	// keeps the worker from consuming and is retried (the lease and ledger
+	// buckets must exist).
+	Prepare func(context.Context) error
+
 	// Logger defaults to one that discards.
 	Logger *slog.Logger
 	// Observer defaults to none.
@@ -120,6 +173,9 @@ func DefaultConfig() Config {
 		FetchWait:       2 * time.Second,
 		ProbeInterval:   5 * time.Second,
 		MaxHolds:        3,
+		LeaseWait:       2 * time.Minute,
+		LeaseRetryDelay: 15 * time.Second,
+		MaxParked:       4 * 16,
 	}
 }
 
@@ -147,6 +203,15 @@ func (c Config) withDefaults() Config {
 	if c.MaxHolds <= 0 {
 		c.MaxHolds = d.MaxHolds
 	}
+	if c.LeaseWait <= 0 {
+		c.LeaseWait = d.LeaseWait
+	}
+	if c.LeaseRetryDelay <= 0 {
+		c.LeaseRetryDelay = d.LeaseRetryDelay
+	}
+	if c.MaxParked <= 0 {
+		c.MaxParked = 4 * c.Concurrency
+	}
 	c.Logger = cmp.Or(c.Logger, slog.New(slog.DiscardHandler))
 	if c.Observer == nil {
 		c.Observer = nopObserver{}
@@ -172,7 +237,26 @@ type Worker struct {
 	gate   *gate
 	bound  atomic.Bool
 	free   chan struct{} // one token per free slot
+	room   chan struct{} // one token per parked delivery
 	wg     sync.WaitGroup
+
+	mu   sync.Mutex
+	keys map[string]*keyQueue // keys being worked in this process
+
+	missing atomic.Pointer[[]string] // inputs the stream does not capture
+	warned  sync.Map                 // stream warnings already logged
+}
+
+// keyQueue holds the deliveries parked behind the one of the same key being
+// worked.
+type keyQueue struct {
+	parked []parked
+}
+
+type parked struct {
+	msg  jetstream.Msg
+	m    wabatype.Message
+	stop func() // ends its keep-alive
 }
 
 // New returns a Worker that consumes through js and works events with h.
@@ -182,7 +266,8 @@ func New(js jetstream.JetStream, h Handler, cfg Config) (*Worker, error) {
 	}
 	cfg = cfg.withDefaults()
 	w := &Worker{cfg: cfg, js: js, h: h, log: cfg.Logger, gate: newGate(),
-		tracer: cfg.TracerProvider.Tracer(tracing.TracerName), free: make(chan struct{}, cfg.Concurrency)}
+		tracer: cfg.TracerProvider.Tracer(tracing.TracerName), free: make(chan struct{}, cfg.Concurrency),
+		room: make(chan struct{}, cfg.MaxParked), keys: map[string]*keyQueue{}}
 	for range cfg.Concurrency {
 		w.free <- struct{}{}
 	}
@@ -195,13 +280,21 @@ type Status struct {
 	Paused        wabatype.PauseReason // NoPause when taking events
 	PausedSince   time.Time
 	InFlight      int
+	Parked        int
+	// MissingSubjects are inputs the stream does not capture: the worker
+	// cannot consume them and is not ready.
+	MissingSubjects []string
 }
 
 // Status reports the worker's state.
 func (w *Worker) Status() Status {
 	r, since := w.gate.state()
-	return Status{ConsumerBound: w.bound.Load(), Paused: r, PausedSince: since,
-		InFlight: w.cfg.Concurrency - len(w.free)}
+	st := Status{ConsumerBound: w.bound.Load(), Paused: r, PausedSince: since,
+		InFlight: w.cfg.Concurrency - len(w.free), Parked: len(w.room)}
+	if m := w.missing.Load(); m != nil {
+		st.MissingSubjects = *m
+	}
+	return st
 }
 
 // Run consumes until ctx ends, then stops intake, lets work in flight finish
@@ -244,13 +337,20 @@ const pullers = 2
 // gone (deleted, or the server lost its state) it binds again.
 func (w *Worker) consume(ctx, workCtx context.Context) {
 	retry := retryForever()
+	said := "" // the bind error last logged: the same one is logged once
 	for ctx.Err() == nil {
 		cons, err := w.bind(ctx)
 		if err != nil {
-			w.log.Warn("cannot bind the consumer, retrying", "stream", w.cfg.Stream, "consumer", w.cfg.Consumer, "error", err.Error())
+			level := slog.LevelWarn
+			if err.Error() == said {
+				level = slog.LevelDebug
+			}
+			said = err.Error()
+			w.log.Log(ctx, level, "cannot bind the consumer, retrying", "stream", w.cfg.Stream, "consumer", w.cfg.Consumer, "error", err.Error())
 			timeutil.Sleep(ctx, retry.NextBackOff())
 			continue
 		}
+		said = ""
 		retry.Reset()
 		w.bound.Store(true)
 		w.log.Info("consuming", "stream", w.cfg.Stream, "consumer", w.cfg.Consumer,
@@ -313,18 +413,47 @@ func (w *Worker) pull(ctx, intake, workCtx context.Context, cons jetstream.Consu
 	return nil
 }
 
-// bind provisions (when configured) and returns the consumer.
+// bind provisions (when configured) and returns the consumer. An existing
+// stream is checked, never changed: what is wrong with it is logged once.
 func (w *Worker) bind(ctx context.Context) (jetstream.Consumer, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	if w.cfg.Prepare != nil {
+		if err := w.cfg.Prepare(ctx); err != nil {
+			return nil, err
+		}
+	}
+	var check StreamCheck
+	var err error
+	if w.cfg.BindOnly {
+		var s jetstream.Stream
+		if s, err = w.js.Stream(ctx, w.cfg.Stream); err == nil {
+			check, err = CheckStream(s.CachedInfo().Config, w.cfg.Topology)
+		}
+	} else {
+		_, check, err = EnsureStreamCheck(ctx, w.js, w.cfg.Topology)
+	}
+	if err != nil {
+		return nil, err
+	}
+	w.note(check)
 	if w.cfg.BindOnly {
 		return w.js.Consumer(ctx, w.cfg.Stream, w.cfg.Consumer)
 	}
-	if _, err := EnsureStream(ctx, w.js, w.cfg.Topology); err != nil {
-		return nil, err
-	}
 	return w.js.CreateOrUpdateConsumer(ctx, w.cfg.Stream,
-		ConsumerConfig(w.cfg.Topology, w.cfg.Concurrency, w.cfg.MaxDeliver, w.cfg.AckWait))
+		consumerConfig(w.cfg.Topology, check.Inputs(w.cfg.Topology), w.cfg.Concurrency, w.cfg.MaxDeliver, w.cfg.AckWait))
+}
+
+// note keeps what the stream check found for Status, and logs each warning
+// once.
+func (w *Worker) note(c StreamCheck) {
+	missing := c.MissingInputs
+	w.missing.Store(&missing)
+	for _, line := range c.Warnings {
+		if _, seen := w.warned.LoadOrStore(line, true); !seen {
+			w.log.Warn(line)
+		}
+	}
 }
 
 // isGone reports whether err says the consumer (or its stream) is gone.
@@ -388,10 +517,9 @@ func (w *Worker) release(n int) {
 	}
 }
 
-// process works one message to its end: a published result and an ack, or
-// a nak. Its steps, in order: read the delivery, handle it (holding the
-// last delivery through a pause), then settle: publish the result, wait for
-// its PubAck, and only then ack the input.
+// process works one message to its end, and then, in the same slot, each
+// delivery of the same WABA that arrived meanwhile (a WABA's deliveries run
+// one at a time in a process; the ones waiting hold no slot).
 func (w *Worker) process(intake, workCtx context.Context, msg jetstream.Msg) {
 	m, ok := w.message(msg)
 	if !ok {
@@ -402,6 +530,79 @@ func (w *Worker) process(intake, workCtx context.Context, msg jetstream.Msg) {
 		_ = msg.Nak()
 		return
 	}
+	key := w.h.Key(m)
+	if key != "" && !w.enter(intake, key, msg, m) {
+		return // parked: the delivery working its key takes it up
+	}
+	for {
+		if intake.Err() != nil {
+			_ = msg.Nak()
+		} else {
+			w.work(intake, workCtx, msg, m, key)
+		}
+		if key == "" {
+			return
+		}
+		next, ok := w.next(key)
+		if !ok {
+			return
+		}
+		next.stop()
+		msg, m = next.msg, next.m
+	}
+}
+
+// enter reports whether the delivery may be worked now: no other delivery of
+// key is being worked in this process. Otherwise it parks it (kept in
+// progress) behind that one, waiting while MaxParked are parked already.
+func (w *Worker) enter(intake context.Context, key string, msg jetstream.Msg, m wabatype.Message) bool {
+	w.mu.Lock()
+	if _, busy := w.keys[key]; !busy {
+		w.keys[key] = &keyQueue{}
+		w.mu.Unlock()
+		return true
+	}
+	w.mu.Unlock()
+	stop := w.keepAlive(msg)
+	select {
+	case w.room <- struct{}{}:
+	case <-intake.Done():
+		stop()
+		_ = msg.Nak()
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	q, busy := w.keys[key]
+	if !busy { // the other one finished while this waited for room
+		<-w.room
+		stop()
+		w.keys[key] = &keyQueue{}
+		return true
+	}
+	q.parked = append(q.parked, parked{msg: msg, m: m, stop: stop})
+	return false
+}
+
+// next takes the next delivery parked behind key, or marks key free.
+func (w *Worker) next(key string) (parked, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	q := w.keys[key]
+	if len(q.parked) == 0 {
+		delete(w.keys, key)
+		return parked{}, false
+	}
+	p := q.parked[0]
+	q.parked = q.parked[1:]
+	<-w.room
+	return p, true
+}
+
+// work runs one delivery: take its WABA's lease, handle it (holding the
+// last delivery through a pause), then settle: publish the result, wait for
+// its PubAck, record it, and only then ack the input; release the lease.
+func (w *Worker) work(intake, workCtx context.Context, msg jetstream.Msg, m wabatype.Message, key string) {
 	stop := w.keepAlive(msg)
 	defer stop()
 
@@ -409,12 +610,59 @@ func (w *Worker) process(intake, workCtx context.Context, msg jetstream.Msg) {
 	// result's headers.
 	workCtx, span := tracing.StartEvent(workCtx, w.tracer, msg.Headers(), w.cfg.Subject, m)
 	defer span.End()
+	if key != "" && w.cfg.Locker != nil {
+		ctx, release, err := w.lease(intake, workCtx, key)
+		if err != nil {
+			delay := w.cfg.LeaseRetryDelay
+			if intake.Err() != nil {
+				delay = 0
+			} else {
+				w.log.Info("WABA held elsewhere for too long: giving the event back", "waba_id", key,
+					"waited", w.cfg.LeaseWait, "delay", delay, "error", err.Error())
+			}
+			_ = msg.NakWithDelay(delay)
+			return
+		}
+		defer release()
+		workCtx = ctx
+	}
 	w.cfg.Observer.EventStarted()
 	start := time.Now()
 	out := w.handle(intake, workCtx, m)
 	w.cfg.Observer.EventFinished(out, time.Since(start))
 	tracing.EndEvent(span, out)
 	w.settle(workCtx, msg, out)
+}
+
+// lease takes key's lease, waiting at most LeaseWait (less when intake
+// stops). The context it returns ends when the lease is lost; release
+// gives the lease back.
+func (w *Worker) lease(intake, workCtx context.Context, key string) (context.Context, func(), error) {
+	wait, cancelWait := context.WithTimeout(intake, w.cfg.LeaseWait)
+	ls, err := w.cfg.Locker.Acquire(wait, key)
+	cancelWait()
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithCancel(workCtx)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ls.Lost():
+			w.log.Warn("lease lost while working the WABA: stopping its work", "waba_id", key)
+			cancel()
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		close(done)
+		cancel()
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(workCtx), 5*time.Second)
+		defer rcancel()
+		if err := ls.Release(rctx); err != nil {
+			w.log.Warn("cannot release the WABA's lease; it frees itself within its TTL", "waba_id", key, "error", err.Error())
+		}
+	}, nil
 }
 
 // message reads the delivery's metadata; a message without it (not from
@@ -427,6 +675,7 @@ func (w *Worker) message(msg jetstream.Msg) (wabatype.Message, bool) {
 		return wabatype.Message{}, false
 	}
 	return wabatype.Message{
+		Subject:    msg.Subject(),
 		Data:       msg.Data(),
 		MsgID:      msg.Headers().Get(jetstream.MsgIDHeader),
 		StreamSeq:  meta.Sequence.Stream,
@@ -474,6 +723,8 @@ func decide(out wabatype.Outcome) (publish bool, act ackAction, delay time.Durat
 	switch out.Verdict {
 	case wabatype.Done:
 		return true, actAck, 0
+	case wabatype.Recorded:
+		return false, actAck, 0
 	case wabatype.Failed:
 		if out.Terminate() {
 			return true, actTerm, 0
@@ -492,6 +743,9 @@ func (w *Worker) settle(ctx context.Context, msg jetstream.Msg, out wabatype.Out
 			// Stopping before the result got its PubAck: give the event back.
 			act, delay = actNak, 0
 		}
+	}
+	if act != actNak && w.cfg.Recorder != nil {
+		w.cfg.Recorder.Record(ctx, out)
 	}
 	var err error
 	switch act {
