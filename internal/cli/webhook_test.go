@@ -23,6 +23,8 @@ import (
 	"github.com/wabaworker/waba-worker/internal/graph/graphtest"
 	"github.com/wabaworker/waba-worker/internal/metahook"
 	"github.com/wabaworker/waba-worker/internal/natstest"
+	"github.com/wabaworker/waba-worker/internal/resultstest"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 	"github.com/wabaworker/waba-worker/internal/webhook"
 )
 
@@ -324,5 +326,100 @@ func TestGraphEmulatorShareCommand(t *testing.T) {
 	}
 	if r := runCLI(t.Context(), nil, "graph-emulator", "--webhook-url", "http://127.0.0.1:1/hook"); r.code != 2 || !strings.Contains(r.stderr, "--webhook-secret") {
 		t.Errorf("--webhook-url without a secret: exit %d %s", r.code, r.stderr)
+	}
+}
+
+// startWebhook runs `worker webhook` through cli.Run until the test ends,
+// checks that it then stops with exit 0, and returns its callback URL.
+func startWebhook(t *testing.T, env map[string]string) (callback string) {
+	t.Helper()
+	var stdout, stderr syncBuffer
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- cli.Run(ctx, []string{"webhook"}, config.MapEnv(env), &stdout, &stderr) }()
+	t.Cleanup(func() {
+		stop()
+		select {
+		case err := <-done:
+			if code := cli.ExitCode(err, &stderr); code != 0 {
+				t.Errorf("worker webhook exited %d: %v", code, err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("worker webhook did not stop within 20s")
+		}
+		if t.Failed() {
+			t.Logf("worker webhook logs:\n%s", stderr.String())
+		}
+	})
+	return "http://" + listenAddr(t, &stderr, "webhook gateway listening") + webhook.DefaultPath
+}
+
+// The automatic path end to end: the emulator shares a WABA through
+// Embedded Signup, its signed PARTNER_ADDED reaches `worker webhook` over
+// real HTTP, becomes a waba.shared, and the worker assigns the system user
+// (succeeded, ledger assigned); the unshare's PARTNER_REMOVED becomes a
+// waba.unshared and the ledger says unshared, with no Graph call and no
+// result.
+func TestWebhookToWorkerEndToEnd(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.startWorker()
+	results := resultstest.Collect(t, b.js, wabatype.DefaultStream)
+	callback := startWebhook(t, map[string]string{"NATS_URL": b.nats.URL(), "WEBHOOK_ADDR": "127.0.0.1:0", "HTTP_ADDR": "",
+		"WEBHOOK_VERIFY_TOKEN": "e2e-verify", "GRAPH_APP_SECRET": "e2e-secret", "LOG_FORMAT": "json"})
+	if err := b.graph.SetWebhook(emulator.WebhookSubscription{CallbackURL: callback, AppSecret: "e2e-secret",
+		InitialInterval: 20 * time.Millisecond, MaxInterval: 200 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	const waba = "102290129340900"
+
+	dl, err := b.graph.ShareWithWebhook(emulator.DevBusinessID, waba, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := dl.Wait(ctx); err != nil || !res.Delivered() {
+		t.Fatalf("PARTNER_ADDED delivery: %+v, %v", res, err)
+	}
+	s, err := b.js.Stream(ctx, wabatype.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.GetLastMsgForSubject(ctx, "waba.shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.Shared
+	if err := json.Unmarshal(m.Data, &ev); err != nil || ev.WabaID != waba || ev.Source != "webhook" {
+		t.Fatalf("waba.shared %s: %v", m.Data, err)
+	}
+	results.Wait(1, 20*time.Second)
+	if got := results.Succeeded(ev.ID); len(got) != 1 || got[0].WabaID != waba || got[0].SystemUserID != emulator.DevSystemUserID {
+		t.Fatalf("results for %s: %+v\n%s", ev.ID, got, results.Raw())
+	}
+	if tasks := b.graph.Assignments(waba)[emulator.DevSystemUserID]; len(tasks) == 0 {
+		t.Errorf("the emulator shows no assignment on %s", waba)
+	}
+	status := func() string {
+		r := runCLI(ctx, map[string]string{"NATS_URL": b.nats.URL()}, "status", "--waba-id", waba, "--json")
+		return r.stdout
+	}
+	resultstest.WaitFor(t, "the ledger to say assigned", 10*time.Second, func() bool { return strings.Contains(status(), `"state":"assigned"`) })
+
+	graphCalls := len(b.graph.Requests())
+	dl, err = b.graph.UnshareWithWebhook(emulator.DevBusinessID, waba, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := dl.Wait(ctx); err != nil || !res.Delivered() {
+		t.Fatalf("PARTNER_REMOVED delivery: %+v, %v", res, err)
+	}
+	resultstest.WaitFor(t, "the ledger to say unshared", 10*time.Second, func() bool { return strings.Contains(status(), `"state":"unshared"`) })
+	if n := len(b.graph.Requests()) - graphCalls; n != 0 {
+		t.Errorf("%d Graph calls for a waba.unshared, want none", n)
+	}
+	if n := results.Count(); n != 1 {
+		t.Errorf("%d results, want 1 (a waba.unshared publishes none):\n%s", n, results.Raw())
 	}
 }
