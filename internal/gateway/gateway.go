@@ -192,6 +192,7 @@ type streams struct {
 	mu               sync.Mutex
 	webhook, events  string // readiness states; "" before the first look
 	warnedW, warnedE string // the last state logged, to log each change once
+	warnOnce         onceMap
 }
 
 func (s *streams) states() (webhookState, eventsState string) {
@@ -259,17 +260,66 @@ func (s *streams) report(env, name, state string) {
 }
 
 func (s *streams) checkWebhook(ctx context.Context) string {
-	_, err := s.js.Stream(ctx, s.cfg.Stream)
+	stream, err := s.js.Stream(ctx, s.cfg.Stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) && s.cfg.Provision {
-		_, err = s.js.CreateStream(ctx, webhook.StreamConfig(s.cfg.Stream, s.cfg.MaxAge, 1))
+		stream, err = s.js.CreateStream(ctx, webhook.StreamConfig(s.cfg.Stream, s.cfg.MaxAge, 1))
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			_, err = s.js.Stream(ctx, s.cfg.Stream) // another replica won the race
+			stream, err = s.js.Stream(ctx, s.cfg.Stream) // another replica won the race
 		}
 		if err == nil {
 			s.log.Info("stream created", "stream", s.cfg.Stream, "max_age", s.cfg.MaxAge.String())
 		}
 	}
-	return streamState(err)
+	if err != nil {
+		return streamState(err)
+	}
+	cfg := stream.CachedInfo().Config
+	s.warnWeak("WEBHOOK_STREAM", cfg)
+	// Any change's subject: meta.webhook.<object>.<field>.
+	probe := webhook.DefaultSubjectPrefix + ".whatsapp_business_account.account_update"
+	if !slices.ContainsFunc(cfg.Subjects, func(p string) bool { return subjectMatches(p, probe) }) {
+		return "lacks subject " + webhook.DefaultSubjectPrefix + ".>"
+	}
+	return health.OK
+}
+
+// warnWeak says once per stream, in one line, when an existing stream
+// would keep Meta's redeliveries or survive a restart less well than the
+// SPEC asks: a duplicate window under 10 minutes, or memory storage. It
+// is not changed, and stays usable.
+func (s *streams) warnWeak(env string, cfg jetstream.StreamConfig) {
+	var why []string
+	if cfg.Duplicates < 10*time.Minute {
+		why = append(why, fmt.Sprintf("duplicate window %s (under 10m: a redelivery is stored twice)", cfg.Duplicates))
+	}
+	if cfg.Storage == jetstream.MemoryStorage {
+		why = append(why, "memory storage (a NATS restart loses what was acknowledged to Meta)")
+	}
+	if len(why) == 0 {
+		return
+	}
+	s.warnOnce.Do(env, func() {
+		s.log.Warn("stream "+cfg.Name+" is weaker than the gateway needs; it is not changed: "+strings.Join(why, "; "), "stream", cfg.Name, "variable", env)
+	})
+}
+
+// onceMap runs a function once per key.
+type onceMap struct {
+	mu   sync.Mutex
+	done map[string]bool
+}
+
+func (o *onceMap) Do(key string, f func()) {
+	o.mu.Lock()
+	if o.done == nil {
+		o.done = map[string]bool{}
+	}
+	first := !o.done[key]
+	o.done[key] = true
+	o.mu.Unlock()
+	if first {
+		f()
+	}
 }
 
 // checkEvents finds the WABA stream (creating it with the worker's own
@@ -286,6 +336,7 @@ func (s *streams) checkEvents(ctx context.Context) string {
 	if err != nil {
 		return streamState(err)
 	}
+	s.warnWeak("WORKER_STREAM", stream.CachedInfo().Config)
 	subjects := stream.CachedInfo().Config.Subjects
 	var lacks []string
 	for _, want := range []string{s.cfg.SharedSubject, webhook.DefaultUnsharedSubject} {

@@ -47,7 +47,8 @@ type testBundle struct {
 
 type setupOpts struct {
 	publishTimeout time.Duration
-	noEventsStream bool // leave the WABA stream to the gateway's provisioning
+	noEventsStream bool                    // leave the WABA stream to the gateway's provisioning
+	webhookStream  *jetstream.StreamConfig // create it before the gateway starts
 }
 
 func setup(t *testing.T, o setupOpts) *testBundle {
@@ -62,6 +63,11 @@ func setup(t *testing.T, o setupOpts) *testBundle {
 			Name: "WABA", Subjects: []string{"waba.shared", "waba.unshared", "waba.assignment.succeeded", "waba.assignment.failed"},
 			Storage: jetstream.FileStorage, Duplicates: time.Hour,
 		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if o.webhookStream != nil {
+		if _, err := js.CreateStream(ctxFor(t), *o.webhookStream); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -353,4 +359,36 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// An existing META_WEBHOOKS is never changed: one that does not capture
+// meta.webhook.> fails /readyz, naming the subject, and a weak one (memory,
+// a short duplicate window) gets one warning line.
+func TestExistingStreamIsNotChanged(t *testing.T) {
+	t.Parallel()
+	weak := jetstream.StreamConfig{Name: webhook.DefaultStream, Subjects: []string{"meta.other.>"},
+		Storage: jetstream.MemoryStorage, Duplicates: time.Minute}
+	b := setup(t, setupOpts{webhookStream: &weak})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		status, body := get(t, b.httpURL+"/readyz")
+		if status == http.StatusServiceUnavailable && strings.Contains(body, `"webhook_stream":"lacks subject meta.webhook.\u003e"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz: %d %s", status, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s, err := b.js.Stream(ctxFor(t), webhook.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg := s.CachedInfo().Config; cfg.Storage != jetstream.MemoryStorage || cfg.Duplicates != time.Minute || cfg.Subjects[0] != "meta.other.>" {
+		t.Errorf("the existing stream was changed: %+v", cfg)
+	}
+	logs := b.logs.String()
+	if n := strings.Count(logs, "is weaker than the gateway needs"); n != 1 || !strings.Contains(logs, "memory storage") || !strings.Contains(logs, "duplicate window 1m0s") {
+		t.Errorf("%d weak-stream warnings, want 1:\n%s", n, logs)
+	}
 }
