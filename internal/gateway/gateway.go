@@ -120,12 +120,7 @@ func Run(ctx context.Context, cfg config.WebhookConfig, opts Options) error {
 		}
 		return r
 	}
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "waba_webhook_ready", Help: "1 when /readyz of the webhook gateway answers 200.",
-	}, func() float64 { return bool01(ready().Ready) }))
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "waba_nats_connected", Help: "1 while the NATS connection is up.",
-	}, func() float64 { return bool01(nc.IsConnected()) }))
+	reg.MustRegister(Gauges(func() bool { return ready().Ready }, nc.IsConnected)...)
 
 	checkCtx, stopChecks := context.WithCancel(context.Background())
 	var checks sync.WaitGroup
@@ -170,6 +165,19 @@ func Run(ctx context.Context, cfg config.WebhookConfig, opts Options) error {
 	}
 	log.Info("webhook gateway stopped")
 	return nil
+}
+
+// Gauges are the gateway's metrics read at scrape time:
+// waba_webhook_ready (1 when /readyz answers 200) and waba_nats_connected.
+func Gauges(ready, natsConnected func() bool) []prometheus.Collector {
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "waba_webhook_ready", Help: "1 when /readyz of the webhook gateway answers 200.",
+		}, func() float64 { return bool01(ready()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "waba_nats_connected", Help: "1 while the NATS connection is up.",
+		}, func() float64 { return bool01(natsConnected()) }),
+	}
 }
 
 // secretSource reads a secret given as a value, or from a file re-read when
