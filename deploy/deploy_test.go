@@ -14,14 +14,17 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/promql/parser"
 
 	"github.com/wabaworker/waba-worker/internal/breaker"
+	"github.com/wabaworker/waba-worker/internal/gateway"
 	"github.com/wabaworker/waba-worker/internal/graph"
 	"github.com/wabaworker/waba-worker/internal/metrics"
+	"github.com/wabaworker/waba-worker/internal/webhook"
 )
 
 var (
@@ -195,6 +198,20 @@ func exported(t *testing.T) map[string]bool {
 		t.Fatal(err)
 	}
 	names := map[string]bool{}
+	for _, mf := range mfs {
+		names[mf.GetName()] = true
+	}
+	// And the webhook gateway's (worker webhook).
+	reg := prometheus.NewRegistry()
+	gw := webhook.NewPrometheus()
+	gw.Change("account_update", "PARTNER_ADDED", webhook.ResultShared)
+	gw.Published(1, 0, nil)
+	reg.MustRegister(gw)
+	reg.MustRegister(gateway.Gauges(func() bool { return true }, func() bool { return true })...)
+	mfs, err = reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, mf := range mfs {
 		names[mf.GetName()] = true
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -76,6 +77,15 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 		text.row(r, results)
 		mdt.row(r, results)
 		runtime.GC()
+	}
+	if o.Gateway && (len(o.Only) == 0 || slices.Contains(o.Only, "gateway")) {
+		fmt.Fprintln(stderr, "bench: the webhook gateway rows")
+		gw := runGateway(ctx, o, logf)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		printGateway(stdout, false, gw)
+		printGateway(&md, true, gw)
 	}
 
 	var tail bytes.Buffer

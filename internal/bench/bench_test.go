@@ -132,7 +132,7 @@ func TestRun(t *testing.T) {
 		t.Skip("starts NATS, the emulator and child processes")
 	}
 	t.Parallel()
-	o, err := parseFlags([]string{"-latency", "0,1ms", "-inflight", "4", "-events", "40", "-big", "200", "-big-work", "20", "-stall", "30s"}, io.Discard)
+	o, err := parseFlags([]string{"-latency", "0,1ms", "-inflight", "4", "-events", "40", "-big", "200", "-big-work", "20", "-stall", "30s", "-gateway=false"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,6 +188,29 @@ func TestMemoryTargetNeedsTheFullBacklog(t *testing.T) {
 		}
 		if !strings.Contains(got, tc.want) {
 			t.Errorf("%d events, %d MiB: %q, want %s", tc.events, tc.rss>>20, got, tc.want)
+		}
+	}
+}
+
+// TestGatewayRows runs tiny gateway rows: every signed POST is answered 200
+// (no errors) and the table shows both batch sizes against the ceiling.
+func TestGatewayRows(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts NATS and the gateway")
+	}
+	t.Parallel()
+	rs := []gatewayResult{runCeilingAsync(t.Context(), 50, 1), runGatewayRow(t.Context(), 50, 1),
+		runCeilingAsync(t.Context(), 5, 100), runGatewayRow(t.Context(), 5, 100)}
+	for _, r := range rs {
+		if r.err != nil || r.errors != 0 || r.window <= 0 {
+			t.Errorf("row %s, %d changes: %+v", r.name, r.changes, r)
+		}
+	}
+	var out bytes.Buffer
+	printGateway(&out, false, rs)
+	for _, want := range []string{"JetStream async ceiling             1", "JetStream async ceiling           100", "gateway                             1", "gateway                           100", "answer p99"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the table lacks %q:\n%s", want, out.String())
 		}
 	}
 }

@@ -61,8 +61,10 @@ type Options struct {
 	// time an event spends in the worker and the breakdown. It costs the
 	// bench process some CPU per event. Defaults to true.
 	Deliveries bool
+	// Gateway adds the webhook gateway rows (gateway.go). Defaults to true.
+	Gateway bool
 	// Only, when not empty, runs only these kinds of row: ceiling, worker,
-	// memory.
+	// memory, gateway.
 	Only []string
 	// Verbose logs progress on stderr.
 	Verbose bool
@@ -98,7 +100,8 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 	prof := fs.String("profile", "", "directory for CPU profiles of each row's worker and of the bench process")
 	stall := fs.Duration("stall", 60*time.Second, "fail a row when no result arrives for this long")
 	deliveries := fs.Bool("deliveries", true, "watch deliveries to the worker's inboxes (time in the worker, breakdown)")
-	only := fs.String("only", "", "comma list of the kinds of row to run: ceiling, worker, memory (default: all)")
+	gw := fs.Bool("gateway", true, "measure the webhook gateway: signed POSTs/s with 1 and 100 changes against a JetStream async-publish ceiling")
+	only := fs.String("only", "", "comma list of the kinds of row to run: ceiling, worker, memory, gateway (default: all)")
 	verbose := fs.Bool("v", false, "log progress on stderr")
 	if err := fs.Parse(args); err != nil {
 		return Options{}, err
@@ -110,7 +113,7 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 		Events: *events, SlowEvents: *slow, SlowLatency: *slowLat, Ceiling: *ceiling,
 		Big: *big, BigWork: *bigWork, BigLatency: *bigLat, BigInFlight: *bigC,
 		WorkerBin: *workerBin, LogLevel: *logLevel, MarkdownFile: *md, ProfileDir: *prof,
-		Stall: *stall, Verbose: *verbose, Deliveries: *deliveries,
+		Stall: *stall, Verbose: *verbose, Deliveries: *deliveries, Gateway: *gw,
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -173,10 +176,10 @@ func parseList[T any](s string, parse func(string) (T, error)) ([]T, error) {
 
 func parseKind(s string) (string, error) {
 	switch s {
-	case "ceiling", "worker", "memory":
+	case "ceiling", "worker", "memory", "gateway":
 		return s, nil
 	}
-	return "", fmt.Errorf("%q is not ceiling, worker or memory", s)
+	return "", fmt.Errorf("%q is not ceiling, worker, memory or gateway", s)
 }
 
 func parseLatency(s string) (time.Duration, error) {

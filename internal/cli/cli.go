@@ -79,6 +79,7 @@ func commands() []command {
 	return []command{
 		{"run", "run the worker (the default command)", runWorker},
 		{"dev", "run NATS, the Graph emulator and the worker on this machine (try --demo 5)", runDev},
+		{"webhook", "the gateway from Meta's webhooks into JetStream (point the app's callback URL at it)", runWebhook},
 		{"emit", "publish one waba.shared event; --wait for its result", runEmit},
 		{"replay", "republish the input of failed events", runReplay},
 		{"status", "print the WABA ledger: each WABA's last known state, and counts", runStatus},

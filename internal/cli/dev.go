@@ -22,7 +22,10 @@ func devHelp() help {
 			"21 WABAs) and the worker, wired together. It prints where each part listens, how to emit",
 			"an event from another terminal, and one line per result as it happens. --demo N emits N",
 			"events itself and keeps running after their results; with N of 2 or more the last is for",
-			"a WABA the business does not have, so it fails. Ctrl-C stops everything (exit 0).",
+			"a WABA the business does not have, so it fails. It also runs the webhook gateway",
+			"(`worker webhook`) with the emulator's callback URL pointed at it, and the demo shares one",
+			"more WABA \"through Embedded Signup\": the log shows the webhook arriving, the waba.shared",
+			"it became and its result. Ctrl-C stops everything (exit 0).",
 			"",
 			"A default address that is taken falls back to a free port (printed); one given explicitly",
 			"must be free.",
@@ -75,6 +78,7 @@ func runDev(ctx context.Context, args []string, env config.LookupEnv, stdout, st
 	fs.StringVar(&o.StoreDir, "store", "", "JetStream store `directory`, kept at exit (default: a temporary one, removed at exit)")
 	fs.IntVar(&o.NATSPort, "nats-port", dev.DefaultNATSPort, "NATS client `port` (0: a free one)")
 	fs.StringVar(&o.GraphAddr, "graph-addr", dev.DefaultGraphAddr, "Graph emulator listen `address` (port 0: a free one)")
+	fs.StringVar(&o.WebhookAddr, "webhook-addr", dev.DefaultWebhookAddr, "webhook gateway listen `address`, the emulator's callback URL (port 0: a free one)")
 	fs.StringVar(&o.HTTPAddr, "http-addr", dev.DefaultHTTPAddr, "`address` of the worker's /healthz, /readyz, /metrics (\"\" disables)")
 	if err := parse(fs, devHelp(), args, stdout); err != nil {
 		return err

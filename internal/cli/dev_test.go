@@ -9,10 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wabaworker/waba-worker/internal/dev"
 	"github.com/wabaworker/waba-worker/internal/emulator"
 )
 
-// worker dev --demo N: N results appear, one of them a failure that shows its
+// worker dev --demo N: N results appear (and one more, of the WABA shared
+// "through Embedded Signup": the emulator's webhook, the gateway's
+// waba.shared, the worker's result), one of them a failure that shows its
 // kind, Graph code and message; another terminal can emit against it; a
 // cancelled context (Ctrl-C) stops everything with a nil error (exit 0) and
 // removes the temporary store.
@@ -24,7 +27,7 @@ func TestDevDemoShowsResultsAndStopsCleanly(t *testing.T) {
 	var stdout, stderr syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- runDev(ctx, &stdout, &stderr, "dev", "--demo", "4", "--nats-port", "0", "--graph-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+		done <- runDev(ctx, &stdout, &stderr, "dev", "--demo", "4", "--nats-port", "0", "--graph-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--webhook-addr", "127.0.0.1:0")
 	}()
 
 	results := func() (ok, failed []map[string]any) {
@@ -45,11 +48,34 @@ func TestDevDemoShowsResultsAndStopsCleanly(t *testing.T) {
 		default:
 		}
 		ok, failed := results()
-		return len(ok)+len(failed) >= n && strings.Contains(stderr.String(), "demo: done")
+		return len(ok)+len(failed) >= n+1 && strings.Contains(stderr.String(), "demo: done")
 	})
 	ok, failed := results()
-	if len(ok) != n-1 || len(failed) != 1 {
-		t.Fatalf("%d succeeded and %d failed, want %d and 1:\n%s", len(ok), len(failed), n-1, stderr.String())
+	if len(ok) != n || len(failed) != 1 {
+		t.Fatalf("%d succeeded and %d failed, want %d and 1:\n%s", len(ok), len(failed), n, stderr.String())
+	}
+	// The automatic path: the webhook arrived, became a waba.shared, and
+	// the worker assigned the WABA.
+	var viaWebhook map[string]any
+	for _, l := range jsonLines(stderr.String()) {
+		if l["msg"] == "webhook: WABA shared" {
+			viaWebhook = l
+		}
+	}
+	if viaWebhook == nil || viaWebhook["waba_id"] != dev.SignupWABAID || viaWebhook["event"] != "PARTNER_ADDED" {
+		t.Fatalf("no gateway line for the Embedded Signup share:\n%s", stderr.String())
+	}
+	signup := ok[:0:0]
+	for _, s := range ok {
+		if s["waba_id"] == dev.SignupWABAID {
+			signup = append(signup, s)
+		}
+	}
+	if len(signup) != 1 || signup[0]["event_id"] != viaWebhook["event_id"] {
+		t.Errorf("the signup WABA's results %v, want one for event %v", signup, viaWebhook["event_id"])
+	}
+	if !strings.Contains(stdout.String(), "webhook gateway http://127.0.0.1:") {
+		t.Errorf("the banner lacks the gateway:\n%s", stdout.String())
 	}
 	f := failed[0]
 	if f["kind"] != "permanent" || f["graph_code"] != float64(100) || f["graph_subcode"] != float64(33) ||
@@ -70,7 +96,7 @@ func TestDevDemoShowsResultsAndStopsCleanly(t *testing.T) {
 	}
 	already := 0
 	for _, s := range ok {
-		if !seeded[s["waba_id"].(string)] || s["system_user_id"] != emulator.DevSystemUserID {
+		if (!seeded[s["waba_id"].(string)] && s["waba_id"] != dev.SignupWABAID) || s["system_user_id"] != emulator.DevSystemUserID {
 			t.Errorf("a success line: %v", s)
 		}
 		if s["already_assigned"] == true {
@@ -143,7 +169,7 @@ func TestDevStoreIsKeptAndTakenAddressFails(t *testing.T) {
 	var stdout, stderr syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- runDev(ctx, &stdout, &stderr, "dev", "--store", dir, "--nats-port", "0", "--graph-addr", "127.0.0.1:0", "--http-addr", "")
+		done <- runDev(ctx, &stdout, &stderr, "dev", "--store", dir, "--nats-port", "0", "--graph-addr", "127.0.0.1:0", "--http-addr", "", "--webhook-addr", "127.0.0.1:0")
 	}()
 	waitFor(t, "the banner", 30*time.Second, func() bool { return strings.Contains(stdout.String(), "Ctrl-C stops everything") })
 	if !strings.Contains(stdout.String(), "store "+dir+")") {
@@ -154,7 +180,7 @@ func TestDevStoreIsKeptAndTakenAddressFails(t *testing.T) {
 		t.Fatalf("banner:\n%s", stdout.String())
 	}
 	// A second dev asking for the first one's emulator address explicitly.
-	r := runCLI(t.Context(), map[string]string{"LOG_FORMAT": "json"}, "dev", "--nats-port", "0", "--graph-addr", graphAddr[1], "--http-addr", "")
+	r := runCLI(t.Context(), map[string]string{"LOG_FORMAT": "json"}, "dev", "--nats-port", "0", "--graph-addr", graphAddr[1], "--http-addr", "", "--webhook-addr", "127.0.0.1:0")
 	if r.code != 1 || !strings.Contains(r.stderr, "graph emulator address "+graphAddr[1]) {
 		t.Errorf("taken address: exit %d, stderr %q", r.code, r.stderr)
 	}
@@ -174,7 +200,7 @@ func TestDevStoppedWhileStarting(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	var stdout, stderr syncBuffer
-	if err := runDev(ctx, &stdout, &stderr, "dev", "--nats-port", "0", "--graph-addr", "127.0.0.1:0", "--http-addr", ""); err != nil {
+	if err := runDev(ctx, &stdout, &stderr, "dev", "--nats-port", "0", "--graph-addr", "127.0.0.1:0", "--http-addr", "", "--webhook-addr", "127.0.0.1:0"); err != nil {
 		t.Errorf("dev returned %v, want nil\n%s", err, stderr.String())
 	}
 }

@@ -22,14 +22,23 @@ func emulatorHelp() help {
 			"user 1972555232742222 \"waba-worker\" with token dev-admin-token, EMPLOYEE system user",
 			"1972555232743333 \"waba-reader\" with token dev-read-token, and 21 WABAs",
 			"102290129340398 ... 102290129340418 shared with the business, none assigned.",
+			"With --webhook-url it sends webhooks like Meta: POST /_emulator/share (or the share",
+			"subcommand) shares a WABA as Embedded Signup does and delivers a signed account_update",
+			"PARTNER_ADDED to the callback, retrying with backoff until it answers 200; unshare sends",
+			"PARTNER_REMOVED. POST /_emulator/webhooks {\"callback_url\",\"app_secret\"} changes the",
+			"subscription at run time.",
 		},
 		env: []string{
 			"GRAPH_APP_SECRET   default of --app-secret",
+			"EMULATOR_WEBHOOK_URL   default of --webhook-url",
 			"LOG_LEVEL, LOG_FORMAT   as for `worker run`",
 		},
 		example: []string{
 			"worker graph-emulator --addr :8090 --seed seed.json",
 			"worker graph-emulator --print-seed > seed.json   # the default world, to edit",
+			"worker graph-emulator --webhook-url http://127.0.0.1:8081/webhooks/meta --app-secret s3cret",
+			"worker graph-emulator share --waba-id 102290129340500 --wait 30s   # Embedded Signup: PARTNER_ADDED",
+			"worker graph-emulator unshare --waba-id 102290129340500            # PARTNER_REMOVED",
 		},
 		after: []string{
 			"Seed file (JSON; unknown fields are errors; ids are digits, user ids unique):",
@@ -46,6 +55,9 @@ func emulatorHelp() help {
 }
 
 func runEmulator(ctx context.Context, args []string, env config.LookupEnv, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "share" || args[0] == "unshare") {
+		return runEmulatorShare(ctx, args[0], args[1:], env, stdout) // emulator_share.go
+	}
 	getenv := getter(env)
 	fs := newFlagSet("worker graph-emulator")
 	var (
@@ -57,6 +69,8 @@ func runEmulator(ctx context.Context, args []string, env config.LookupEnv, stdou
 	fs.StringVar(&o.Addr, "addr", emulator.DefaultAddr, "listen `address`")
 	fs.StringVar(&seedFile, "seed", "", "JSON seed `file` (default: the world of 'worker dev')")
 	fs.StringVar(&appSecret, "app-secret", getenv("GRAPH_APP_SECRET"), "app `secret`: require appsecret_proof on every call (overrides the seed's) [$GRAPH_APP_SECRET]")
+	fs.StringVar(&o.Webhook.CallbackURL, "webhook-url", getenv("EMULATOR_WEBHOOK_URL"), "the app's webhook callback `URL`: shares and unshares deliver signed account_update there [$EMULATOR_WEBHOOK_URL]")
+	fs.StringVar(&o.Webhook.AppSecret, "webhook-secret", "", "app `secret` signing the webhooks (default: --app-secret)")
 	fs.BoolVar(&printSeed, "print-seed", false, "print the seed (the default world, or --seed's) as JSON and exit")
 	if err := parse(fs, emulatorHelp(), args, stdout); err != nil {
 		return err
@@ -78,6 +92,12 @@ func runEmulator(ctx context.Context, args []string, env config.LookupEnv, stdou
 		}
 		fmt.Fprintln(stdout, string(b))
 		return nil
+	}
+	if o.Webhook.AppSecret == "" {
+		o.Webhook.AppSecret = seed.AppSecret
+	}
+	if o.Webhook.CallbackURL != "" && o.Webhook.AppSecret == "" {
+		return usageError("--webhook-url needs --webhook-secret or --app-secret (see 'worker graph-emulator --help')")
 	}
 	var err error
 	if o.Log, err = logger(stderr, getenv, slog.LevelInfo); err != nil {

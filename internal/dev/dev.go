@@ -67,6 +67,11 @@ type Options struct {
 	// HTTPAddr is the worker's /healthz, /readyz, /metrics address; empty
 	// disables them. DefaultHTTPAddr falls back to a free port when taken.
 	HTTPAddr string
+	// WebhookAddr is the webhook gateway's listen address (the emulator's
+	// callback URL points at it); "host:0" picks a free port.
+	// DefaultWebhookAddr falls back to a free port when taken. Defaults to
+	// DefaultWebhookAddr.
+	WebhookAddr string
 
 	// Out receives the banner: where each part listens and how to use it.
 	Out io.Writer
@@ -90,6 +95,8 @@ type Env struct {
 	HTTPAddr string // "" when disabled
 	StoreDir string
 	Graph    *emulator.Server
+	// WebhookURL is the gateway's callback URL, where the emulator delivers.
+	WebhookURL string
 }
 
 // Run runs everything until ctx ends, then stops the worker (gracefully),
@@ -188,6 +195,16 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err != nil {
 		return err
 	}
+	stopGateway, err := startGateway(ctx, js, &env, cmp.Or(o.WebhookAddr, DefaultWebhookAddr),
+		slog.New(gatewayLog{log.With("component", "webhook").Handler()}))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := stopGateway(); err != nil {
+			log.Warn("webhook gateway", "error", err.Error())
+		}
+	}()
 	printBanner(o.Out, cmp.Or(o.Command, "worker"), env, topo, temp)
 
 	wctx, stopWorker := context.WithCancel(ctx)
@@ -420,6 +437,7 @@ func drain(ctx context.Context, results <-chan wabatype.Result) {
 // results, then says so.
 func runDemo(ctx context.Context, js jetstream.JetStream, topo wabatype.Topology, emu *emulator.Server, n int, log *slog.Logger, results <-chan wabatype.Result) {
 	ids := emulator.DevWABAIDs()
+	signup := demoSignup(ctx, emu, log) // webhook.go: the automatic path
 	if n >= 3 {
 		_ = emu.Assign(ids[1], emulator.DevSystemUserID, "MANAGE")
 	}
@@ -448,10 +466,19 @@ func runDemo(ctx context.Context, js jetstream.JetStream, topo wabatype.Topology
 	}
 	log.Info("demo: events emitted, waiting for their results", "events", n)
 	var ok, failed int
+	if signup != "" {
+		n++
+	}
 	for ok+failed < n {
 		select {
 		case r := <-results:
 			switch {
+			case r.Succeeded != nil && r.Succeeded.WabaID == signup && signup != "":
+				signup = ""
+				ok++
+			case r.Failed != nil && r.Failed.WabaID == signup && signup != "":
+				signup = ""
+				failed++
 			case r.Succeeded != nil && want[r.Succeeded.EventID]:
 				delete(want, r.Succeeded.EventID)
 				ok++
@@ -483,11 +510,14 @@ func printBanner(w io.Writer, self string, env Env, topo wabatype.Topology, temp
 	if env.HTTPAddr != "" {
 		p("  worker HTTP     http://%s/healthz  /readyz  /metrics", env.HTTPAddr)
 	}
+	p("  webhook gateway %s  (Meta's callback URL; verify token %s, app secret %s;", env.WebhookURL, DevVerifyToken, DevAppSecret)
+	p("                  the emulator delivers account_update here, the gateway publishes waba.shared)")
 	p("")
 	p("From another terminal:")
 	p("  %s emit --nats-url %s --waba-id %s --wait 30s", self, env.NATSURL, ids[len(ids)-1])
 	p("  %s emit --nats-url %s --waba-id %s --wait 30s   # fails: not shared with the business", self, env.NATSURL, UnknownWABAID)
 	p("  %s replay --nats-url %s --since 1h --dry-run", self, env.NATSURL)
+	p("  %s graph-emulator share --url %s --waba-id 102290129340501 --wait 30s   # Embedded Signup: webhook -> waba.shared", self, env.GraphURL)
 	p("  curl -H 'Authorization: Bearer %s' '%s/%s/%s/assigned_users?business=%s'", emulator.DevAdminToken,
 		env.GraphURL, graph.DefaultVersion, ids[len(ids)-1], emulator.DevBusinessID)
 	p("")

@@ -18,6 +18,10 @@ type Options struct {
 	Addr string       // listen address. Defaults to DefaultAddr.
 	Seed Seed         // the world to serve
 	Log  *slog.Logger // required: one line per request, and the start and stop
+	// Webhook, when its CallbackURL is set, is the app's webhook
+	// subscription: shares and unshares through the control endpoints
+	// deliver signed account_update webhooks to it (webhooks.go).
+	Webhook WebhookSubscription
 	// OnListen, if set, is called with the emulator and its base URL once it
 	// listens (tests use it).
 	OnListen func(emu *Server, url string)
@@ -33,7 +37,11 @@ func Serve(ctx context.Context, o Options) error {
 	if o.Addr == "" {
 		o.Addr = DefaultAddr
 	}
-	emu, err := New(o.Seed, WithLogger(o.Log), WithRecordLimit(10000))
+	opts := []Option{WithLogger(o.Log), WithRecordLimit(10000)}
+	if o.Webhook.CallbackURL != "" {
+		opts = append(opts, WithWebhook(o.Webhook))
+	}
+	emu, err := New(o.Seed, opts...)
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
@@ -50,7 +58,7 @@ func Serve(ctx context.Context, o Options) error {
 		users += len(b.SystemUsers)
 	}
 	o.Log.Info("graph emulator listening", "url", url, "businesses", len(o.Seed.Businesses),
-		"system_users", users, "wabas", wabas, "appsecret_proof", o.Seed.AppSecret != "")
+		"system_users", users, "wabas", wabas, "appsecret_proof", o.Seed.AppSecret != "", "webhook_callback", o.Webhook.CallbackURL)
 	if o.OnListen != nil {
 		o.OnListen(emu, url)
 	}

@@ -51,6 +51,7 @@ type Server struct {
 	faults faultQueue
 	meter  meter
 	log    requestLog
+	hooks  webhooks // webhooks.go
 
 	// World state.
 	mu         sync.RWMutex
@@ -152,6 +153,7 @@ func (s *Server) Client() *http.Client {
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		close(s.done)
+		s.closeWebhooks()
 		if s.ts != nil {
 			s.ts.CloseClientConnections()
 			s.ts.Close()
@@ -183,6 +185,10 @@ type exchange struct {
 // faults and rate limit in force, does what Meta would, then waits the
 // latency and writes the answer.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, ControlPrefix) {
+		s.serveControl(w, r) // control_http.go
+		return
+	}
 	x := &exchange{r: r, start: time.Now(), trace: newTraceID(), query: r.URL.Query()}
 	x.parsePath(s.oldestVersion.Load())
 	x.rec = Request{

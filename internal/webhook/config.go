@@ -10,6 +10,8 @@ import (
 
 // Defaults of Config, from the SPEC.
 const (
+	// DefaultAddr is where `worker webhook` listens for Meta.
+	DefaultAddr            = ":8081"
 	DefaultPath            = "/webhooks/meta"
 	DefaultStream          = "META_WEBHOOKS"
 	DefaultMaxAge          = 168 * time.Hour

@@ -3,6 +3,7 @@ package containers
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wabaworker/waba-worker/internal/emulator"
+	wabaevents "github.com/wabaworker/waba-worker/internal/events"
 	"github.com/wabaworker/waba-worker/internal/resultstest"
 )
 
@@ -110,7 +112,32 @@ func TestCompose(t *testing.T) {
 	if f := results.Failed("evt-compose-unknown"); len(f) != 1 || f[0].Error.Kind != "permanent" || f[0].Error.GraphCode == nil || *f[0].Error.GraphCode != 100 {
 		t.Errorf("the unknown WABA's result is %+v, want one failed event of kind permanent with Graph code 100", f)
 	}
-	for _, svc := range []string{"worker-1", "worker-2"} {
+
+	// The automatic path: the emulator shares a WABA "through Embedded
+	// Signup" and delivers the signed webhook to the gateway, whose
+	// waba.shared the workers assign.
+	const signup = "102290129340500"
+	if out, err := c.run(ctx, "run", "--rm", "-T", "--no-deps", "graph",
+		"graph-emulator", "share", "--url", "http://graph:8090", "--waba-id", signup, "--wait", "60s"); err != nil {
+		t.Fatalf("graph-emulator share: %v\n%s", err, out)
+	}
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.GetLastMsgForSubject(ctx, "waba.shared")
+	if err != nil {
+		t.Fatalf("no waba.shared after the webhook: %v", err)
+	}
+	var ev wabaevents.Shared
+	if err := json.Unmarshal(m.Data, &ev); err != nil || ev.WabaID != signup || ev.Source != "webhook" {
+		t.Fatalf("the last waba.shared is %s (%v), want the webhook's for %s", m.Data, err, signup)
+	}
+	results.Wait(len(ids)+1, time.Minute)
+	if len(results.Succeeded(ev.ID)) != 1 {
+		t.Errorf("the WABA shared through the webhook (event %s) did not succeed once:\n%s", ev.ID, results.Raw())
+	}
+	for _, svc := range []string{"worker-1", "worker-2", "webhook"} {
 		if st := c.health(ctx, svc); st != "healthy" {
 			t.Errorf("%s is %s at the end of the test", svc, st)
 		}
@@ -134,7 +161,7 @@ func newCompose(t *testing.T) *compose {
 		file:    filepath.Join(repoRoot, "docker-compose.yml"),
 		project: fmt.Sprintf("wabatest%d", time.Now().UnixNano()%1e9),
 		env: append(os.Environ(), "WORKER_IMAGE="+workerImage, "NATS_IMAGE="+natsImage,
-			"NATS_PORT=0", "GRAPH_PORT=0", "WORKER_1_PORT=0", "WORKER_2_PORT=0"),
+			"NATS_PORT=0", "GRAPH_PORT=0", "WORKER_1_PORT=0", "WORKER_2_PORT=0", "WEBHOOK_PORT=0"),
 	}
 	switch {
 	case exec.Command("docker", "compose", "version").Run() == nil:
