@@ -124,6 +124,7 @@ func newWorld(t *testing.T) *world {
 			"WORKER_RETRY_MAX":         "100ms",
 			"WORKER_SHUTDOWN_TIMEOUT":  "10s",
 			"HTTP_ADDR":                "",
+			"SWEEP_INTERVAL":           "0",
 			"LOG_FORMAT":               "json",
 			"LOG_LEVEL":                "info",
 			"WORKER_RETRY_MAX_ELAPSED": "5s",

@@ -178,9 +178,17 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		return err
 	}
 
+	mx.SweepInterval(cfg.SweepInterval)
+	var sweeps sync.WaitGroup
+	if cfg.SweepInterval > 0 {
+		lister := SweepLister{Client: client, Breaker: br, Paused: func() wabatype.PauseReason { return w.Status().Paused }}
+		sweeps.Go(func() { runSweeps(ctx, cfg, lister, js, kv, mx, log) })
+	}
+	defer sweeps.Wait()
 	if err := w.Run(ctx); err != nil {
 		return err
 	}
+	sweeps.Wait() // before the drain: a sweep publishing stops with ctx
 	// Results are published synchronously, so draining only flushes acks.
 	if err := drain(nc, 10*time.Second); err != nil {
 		log.Warn("NATS drain", "error", err.Error())

@@ -35,7 +35,8 @@ type buckets struct {
 
 	locker  atomic.Pointer[lease.Locker]
 	ledger  atomic.Pointer[ledger.Store]
-	problem atomic.Pointer[string] // why a bucket is not there, "" when both are
+	marks   atomic.Pointer[jetstream.KeyValue] // the ledger bucket (the sweep's mark)
+	problem atomic.Pointer[string]             // why a bucket is not there, "" when both are
 }
 
 func newBuckets(js jetstream.JetStream, cfg config.Config, log *slog.Logger, mx *metrics.Metrics) *buckets {
@@ -71,6 +72,7 @@ func (b *buckets) prepare(ctx context.Context) error {
 	}
 	b.locker.Store(lease.New(locks, lease.Options{TTL: ttl, Observer: b.mx, Logger: b.log}))
 	b.ledger.Store(ledger.New(state))
+	b.marks.Store(&state)
 	none := ""
 	b.problem.Store(&none)
 	return nil

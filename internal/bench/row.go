@@ -392,6 +392,7 @@ func childCommand(o Options, sc scenario, natsURL, graphURL string) (argv, env [
 		"SYSTEM_USER_ID="+emulator.DevSystemUserID,
 		"WORKER_CONCURRENCY="+strconv.Itoa(sc.inFlight),
 		"HTTP_ADDR=127.0.0.1:0",
+		"SWEEP_INTERVAL=0", // a row measures its own backlog
 		"LOG_LEVEL="+o.LogLevel,
 		"LOG_FORMAT=json",
 	)

@@ -85,6 +85,7 @@ func (b *bundle) startWorker() {
 		"WORKER_RETRY_MAX_ELAPSED": "2s",
 		"WORKER_SHUTDOWN_TIMEOUT":  "5s",
 		"GRAPH_TIMEOUT":            "2s",
+		"SWEEP_INTERVAL":           "0",
 	}
 	cfg, err := config.Load(nil, config.MapEnv(vars), nil)
 	if err != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/wabaworker/waba-worker/internal/lease"
 	"github.com/wabaworker/waba-worker/internal/ledger"
 	"github.com/wabaworker/waba-worker/internal/logging"
+	"github.com/wabaworker/waba-worker/internal/sweep"
 	"github.com/wabaworker/waba-worker/internal/wabatype"
 	"github.com/wabaworker/waba-worker/internal/worker"
 )
@@ -45,6 +46,7 @@ type Config struct {
 	LockBucket       string        // KV bucket of the per-WABA leases. Defaults to waba_locks.
 	StateBucket      string        // KV bucket of the ledger. Defaults to waba_state.
 	LeaseTTL         time.Duration // how long a dead holder blocks its WABA. Defaults to lease.DefaultTTL (15s).
+	SweepInterval    time.Duration // discovery sweep period; 0 disables. Defaults to 1h.
 
 	Concurrency        int           // events worked at once. Defaults to 16.
 	MaxDeliver         int           // deliveries of one event. Defaults to 10.
@@ -162,6 +164,15 @@ var settings = []setting{
 			if err == nil && c.LeaseTTL > 5*time.Minute {
 				err = errors.New("must be at most 5m")
 			}
+			return err
+		}},
+	{env: "SWEEP_INTERVAL", flag: "sweep-interval", def: durationText(sweep.DefaultInterval), usage: "discovery sweep period (0 disables; else at least 1s)",
+		set: func(c *Config, v string) (err error) {
+			if strings.TrimSpace(v) == "0" {
+				c.SweepInterval = 0
+				return nil
+			}
+			c.SweepInterval, err = parseDuration(v, time.Second)
 			return err
 		}},
 	{env: "WORKER_CONCURRENCY", flag: "concurrency", def: strconv.Itoa(workerDefaults.Concurrency), usage: "events worked at once (1-4096)",

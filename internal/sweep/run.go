@@ -91,6 +91,10 @@ type Turn struct {
 	Next time.Time
 }
 
+// DefaultInterval is SWEEP_INTERVAL's default: `worker run` sweeps once an
+// hour.
+const DefaultInterval = time.Hour
+
 // RunConfig configures Run.
 type RunConfig struct {
 	// Every is the interval between sweeps (SWEEP_INTERVAL), start to start.

@@ -204,6 +204,7 @@ func (e *env) workerEnv(natsURL string) map[string]string {
 		"WORKER_RETRY_MAX_ELAPSED": "10s",
 		"WORKER_SHUTDOWN_TIMEOUT":  "10s",
 		"HTTP_ADDR":                ":8080",
+		"SWEEP_INTERVAL":           "0", // the scenarios count their own events
 		"LOG_FORMAT":               "json",
 		"LOG_LEVEL":                "info",
 	}
