@@ -82,6 +82,7 @@ func commands() []command {
 		{"webhook", "the gateway from Meta's webhooks into JetStream (point the app's callback URL at it)", runWebhook},
 		{"emit", "publish one waba.shared event; --wait for its result", runEmit},
 		{"replay", "republish the input of failed events", runReplay},
+		{"sweep", "sweep once: emit waba.shared for each shared WABA the ledger does not show as onboarded", runSweep},
 		{"status", "print the WABA ledger: each WABA's last known state, and counts", runStatus},
 		{"graph-emulator", "serve the Graph API emulator (docker-compose, manual tests)", runEmulator},
 		{"healthcheck", "exit 0 when the worker's /readyz answers 200 (the image's health check)", runHealthcheck},
