@@ -126,6 +126,21 @@ func (c *Collector) Succeeded(id string) []events.Succeeded {
 	return c.succeeded[id]
 }
 
+// SucceededFor returns the succeeded results for WABA wabaID, of any event.
+func (c *Collector) SucceededFor(wabaID string) []events.Succeeded {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []events.Succeeded
+	for _, rs := range c.succeeded {
+		for _, r := range rs {
+			if r.WabaID == wabaID {
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}
+
 // Failed returns the failed results of event id.
 func (c *Collector) Failed(id string) []events.Failed {
 	c.mu.Lock()
