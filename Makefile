@@ -68,7 +68,9 @@ test-short: ## the fast tests only (no process or container tests)
 .PHONY: fuzz
 fuzz: ## run each fuzz test for FUZZTIME (default 60s)
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $${FUZZTIME:-60s} ./internal/events
+	$(GO) test -run '^$$' -fuzz '^FuzzFailedEvent$$' -fuzztime $${FUZZTIME:-60s} ./internal/events
 	$(GO) test -run '^$$' -fuzz '^FuzzParseError$$' -fuzztime $${FUZZTIME:-60s} ./internal/graph
+	$(GO) test -run '^$$' -fuzz '^FuzzParseEnvelope$$' -fuzztime $${FUZZTIME:-60s} ./internal/webhook
 
 BENCH_FLAGS ?=
 
