@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -16,7 +17,6 @@ import (
 	"github.com/wabaworker/waba-worker/internal/app"
 	"github.com/wabaworker/waba-worker/internal/config"
 	"github.com/wabaworker/waba-worker/internal/ledger"
-	"github.com/wabaworker/waba-worker/internal/logging"
 	"github.com/wabaworker/waba-worker/internal/sweep"
 )
 
@@ -59,9 +59,11 @@ func runSweep(ctx context.Context, args []string, env config.LookupEnv, stdout, 
 		}
 		return &ExitError{Code: 2, Err: fmt.Errorf("configuration: %w", err)}
 	}
-	log, err := logging.New(stderr, cfg.LogLevel, cfg.LogFormat)
+	// The sweep's own log lines are for `worker run`; here stdout says it
+	// all, and only warnings and errors go to stderr (LOG_LEVEL overrides).
+	log, err := logger(stderr, getter(env), slog.LevelWarn)
 	if err != nil {
-		return usageError("LOG_FORMAT: %v", err)
+		return usageError("%v", err)
 	}
 	client, err := app.NewGraphClient(cfg, nil, log)
 	if err != nil {
@@ -148,6 +150,6 @@ func sweepSummary(s sweep.Summary) string {
 	if s.DryRun {
 		emitted = fmt.Sprintf("%d would be emitted (dry run: nothing published)", s.WouldEmit)
 	}
-	return fmt.Sprintf("swept business %s in %s: %d listed on %d pages, %d onboarded, %s (by reason: %s); skipped: %s; %d not listed any more",
+	return fmt.Sprintf("swept business %s in %s: %d listed (%d list calls), %d onboarded, %s (by reason: %s); skipped: %s; %d not listed any more",
 		s.BusinessID, s.Duration.Round(1e6), s.Listed, s.Pages, s.Onboarded, emitted, counts(s.EmitReasons), counts(s.Skipped), s.NotListed)
 }
