@@ -73,7 +73,7 @@ func TestAlertRulesParse(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"WabaBreakerOpen", "WabaCredentialsRejected", "WabaFailedEventsRising", "WabaNoProgress"} {
+	for _, want := range []string{"WabaBreakerOpen", "WabaCredentialsRejected", "WabaFailedEventsRising", "WabaNoProgress", "WabaSweepStale"} {
 		if !alerts[want] {
 			t.Errorf("no alert %s", want)
 		}

@@ -193,6 +193,13 @@ func New() *Metrics {
 	for _, o := range []string{sweep.TurnSwept, sweep.TurnFailed, sweep.TurnBusy, sweep.TurnNotDue, sweep.TurnError} {
 		m.sweeps.WithLabelValues(o)
 	}
+	for _, l := range []sweep.Line{
+		{Action: sweep.ActionEmitted, Reason: sweep.ReasonMissing},
+		{Action: sweep.ActionSkipped, Reason: sweep.ReasonOnboarded},
+		{Action: sweep.ActionNotListed, Reason: sweep.ReasonNotListed},
+	} {
+		m.sweepWABAs.WithLabelValues(string(l.Action), string(l.Reason))
+	}
 	return m
 }
 
