@@ -190,7 +190,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	}
 	sweeps.Wait() // before the drain: a sweep publishing stops with ctx
 	// Results are published synchronously, so draining only flushes acks.
-	if err := drain(nc, 10*time.Second); err != nil {
+	if err := Drain(nc, 10*time.Second); err != nil {
 		log.Warn("NATS drain", "error", err.Error())
 	}
 	log.Info("waba-worker stopped")
@@ -343,8 +343,8 @@ func Connect(urls, creds, name string, log *slog.Logger) (*nats.Conn, error) {
 	return nc, nil
 }
 
-// drain drains nc and waits for it to close.
-func drain(nc *nats.Conn, timeout time.Duration) error {
+// Drain drains nc and waits, at most timeout, for it to close.
+func Drain(nc *nats.Conn, timeout time.Duration) error {
 	closed := make(chan struct{})
 	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
 	if err := nc.Drain(); err != nil {

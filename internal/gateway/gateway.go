@@ -160,7 +160,7 @@ func Run(ctx context.Context, cfg config.WebhookConfig, opts Options) error {
 	}
 	stopChecks()
 	checks.Wait()
-	if err := drain(nc, 10*time.Second); err != nil {
+	if err := app.Drain(nc, 10*time.Second); err != nil {
 		log.Warn("NATS drain", "error", err.Error())
 	}
 	log.Info("webhook gateway stopped")
@@ -391,24 +391,6 @@ func shutdown(s *health.Server, bound time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
 	_ = s.Shutdown(ctx)
-}
-
-// drain drains nc and waits for it to close.
-func drain(nc *nats.Conn, timeout time.Duration) error {
-	closed := make(chan struct{})
-	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
-	if err := nc.Drain(); err != nil {
-		if errors.Is(err, nats.ErrConnectionClosed) {
-			return nil
-		}
-		return err
-	}
-	select {
-	case <-closed:
-		return nil
-	case <-time.After(timeout):
-		return errors.New("drain timed out")
-	}
 }
 
 func bool01(b bool) float64 {
