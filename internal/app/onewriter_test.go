@@ -115,6 +115,9 @@ func TestWaitingForALeaseCostsNoDelivery(t *testing.T) {
 			t.Errorf("%s did not succeed while another WABA waited", id)
 		}
 	}
+	// A result is published before its input is acked: wait for the others'
+	// acks to reach the server, so that only the waiting event is pending.
+	b.waitFor("the other events acked", 10*time.Second, func() bool { return b.consumerInfo().NumAckPending == 1 })
 	// Three AckWaits pass with the event waiting: it must stay in progress.
 	deadline := time.Now().Add(3 * time.Second)
 	for time.Now().Before(deadline) {

@@ -251,7 +251,11 @@ func turn(ctx context.Context, c RunConfig) Turn {
 		return Turn{Outcome: TurnFailed, Err: err, Duration: d, LastSuccess: m.StartedAt, Next: next}
 	}
 	mark := Mark{StartedAt: start.UTC(), FinishedAt: time.Now().UTC(), Owner: c.Locker.Owner()}
-	if err := writeMark(ctx, c.Marks, mark); err != nil {
+	// A sweep that finished is marked even when a graceful stop began
+	// meanwhile: otherwise the next replica sweeps again at once.
+	mctx, mcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer mcancel()
+	if err := writeMark(mctx, c.Marks, mark); err != nil {
 		// The sweep happened; another replica may sweep again before the
 		// interval is over, which is harmless (same message ids).
 		c.Logger.Warn("sweep: write the mark of the last sweep", "err", err)
