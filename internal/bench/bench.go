@@ -136,6 +136,8 @@ func kindName(k kind) string {
 		return "ceiling"
 	case kindMemory:
 		return "memory"
+	case kindLease:
+		return "lease"
 	}
 	return "worker"
 }

@@ -31,11 +31,17 @@ func TestParseFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	scs := o.scenarios()
-	// 3 ceilings, 3 latencies x 3 in-flights, the memory row.
-	if len(scs) != 13 {
-		t.Fatalf("%d rows, want 13", len(scs))
+	// 3 ceilings, 3 latencies x 3 in-flights, 2 lease rows, the memory row.
+	if len(scs) != 15 {
+		t.Fatalf("%d rows, want 15", len(scs))
 	}
-	if m := scs[12]; m.kind != kindMemory || m.events != 100000 || m.work != 10000 || m.inFlight != 256 {
+	if l := scs[13]; l.kind != kindLease || l.events != 2000 || l.wabas != 200 || l.newWABAs() != 200 || l.wantCalls() != 2400 || l.waba(19) != 1 {
+		t.Errorf("lease row %+v", l)
+	}
+	if l := scs[12]; l.kind != kindLease || l.wabas != 0 || l.newWABAs() != 2000 || l.wantCalls() != 6000 || l.waba(19) != 19 {
+		t.Errorf("plain lease row %+v", l)
+	}
+	if m := scs[14]; m.kind != kindMemory || m.events != 100000 || m.work != 10000 || m.inFlight != 256 {
 		t.Errorf("memory row %+v", m)
 	}
 	for _, s := range scs {
@@ -55,6 +61,7 @@ func TestParseFlags(t *testing.T) {
 
 	for _, bad := range [][]string{
 		{"-latency", "fast"}, {"-inflight", "0"}, {"-only", "all"}, {"-big", "10", "-big-work", "20"}, {"extra"},
+		{"-lease-events", "10", "-lease-wabas", "11"}, {"-lease-inflight", "0"},
 	} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("parseFlags(%q) accepted", bad)
@@ -124,15 +131,17 @@ func TestFormat(t *testing.T) {
 	}
 }
 
-// TestRun runs a tiny table end to end: the ceiling, the worker and the
-// memory row, each as a child process. It checks that every row completes
-// with one result per event and three Graph calls each, not how fast.
+// TestRun runs a tiny table end to end: the ceiling, the worker, the lease
+// and the memory rows, each as a child process. It checks that every row
+// completes with one result per event and the Graph calls it needs (3 per
+// new WABA, 1 per later event of a WABA), not how fast.
 func TestRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts NATS, the emulator and child processes")
 	}
 	t.Parallel()
-	o, err := parseFlags([]string{"-latency", "0,1ms", "-inflight", "4", "-events", "40", "-big", "200", "-big-work", "20", "-stall", "30s", "-gateway=false"}, io.Discard)
+	o, err := parseFlags([]string{"-latency", "0,1ms", "-inflight", "4", "-events", "40", "-big", "200", "-big-work", "20", "-stall", "30s", "-gateway=false",
+		"-lease-events", "40", "-lease-wabas", "4", "-lease-latency", "1ms", "-lease-inflight", "4"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,18 +156,24 @@ func TestRun(t *testing.T) {
 	rows := 0
 	for line := range strings.Lines(text) {
 		f := strings.Fields(line)
-		if len(f) == 0 || strings.HasPrefix(line, " ") || (f[0] != "worker" && f[0] != "JetStream" && f[0] != "200") {
+		if len(f) == 0 || strings.HasPrefix(line, " ") || (f[0] != "worker" && f[0] != "JetStream" && f[0] != "200" && f[0] != "lease,") {
 			continue
 		}
 		rows++
-		if f[0] != "JetStream" && !strings.Contains(line, " 3.00 ") {
+		switch {
+		case strings.HasPrefix(line, "lease, 10 per WABA"):
+			if !strings.Contains(line, " 1.20 ") { // (3·4 + 36) / 40
+				t.Errorf("not 1.20 Graph calls per event: %s", line)
+			}
+		case f[0] != "JetStream" && !strings.Contains(line, " 3.00 "):
 			t.Errorf("not 3.00 Graph calls per event: %s", line)
 		}
 	}
-	if rows != 4 {
-		t.Errorf("%d rows, want 4:\n%s", rows, text)
+	if rows != 6 {
+		t.Errorf("%d rows, want 6:\n%s", rows, text)
 	}
-	for _, want := range []string{"Targets", "Where an event's time", "peak RSS < 100 MiB"} {
+	for _, want := range []string{"Targets", "Where an event's time", "peak RSS < 100 MiB",
+		"[met]          lease, 10 per WABA: Graph calls", "parked behind their WABA"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}

@@ -63,6 +63,14 @@ type Options struct {
 	Deliveries bool
 	// Gateway adds the webhook gateway rows (gateway.go). Defaults to true.
 	Gateway bool
+	// LeaseEvents over LeaseWABAs make the lease rows: many events per WABA,
+	// each WABA's events adjacent in the stream (the worst case for the
+	// one-writer lease), beside a plain row of as many events, one WABA
+	// each, at LeaseLatency and LeaseInFlight. LeaseEvents 0 skips them.
+	// Default to 2,000 over 200 at 10ms and 64 in flight.
+	LeaseEvents, LeaseWABAs int
+	LeaseLatency            time.Duration
+	LeaseInFlight           int
 	// Only, when not empty, runs only these kinds of row: ceiling, worker,
 	// memory, gateway.
 	Only []string
@@ -101,7 +109,11 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 	stall := fs.Duration("stall", 60*time.Second, "fail a row when no result arrives for this long")
 	deliveries := fs.Bool("deliveries", true, "watch deliveries to the worker's inboxes (time in the worker, breakdown)")
 	gw := fs.Bool("gateway", true, "measure the webhook gateway: signed POSTs/s with 1 and 100 changes against a JetStream async-publish ceiling")
-	only := fs.String("only", "", "comma list of the kinds of row to run: ceiling, worker, memory, gateway (default: all)")
+	leaseEvents := fs.Int("lease-events", 2000, "events of the lease rows (many per WABA, and a plain row of as many); 0 skips them")
+	leaseWABAs := fs.Int("lease-wabas", 200, "WABAs the lease row's events are spread over (adjacent in the stream)")
+	leaseLat := fs.Duration("lease-latency", 10*time.Millisecond, "Graph latency of the lease rows")
+	leaseC := fs.Int("lease-inflight", 64, "in flight of the lease rows")
+	only := fs.String("only", "", "comma list of the kinds of row to run: ceiling, worker, lease, memory, gateway (default: all)")
 	verbose := fs.Bool("v", false, "log progress on stderr")
 	if err := fs.Parse(args); err != nil {
 		return Options{}, err
@@ -114,6 +126,7 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 		Big: *big, BigWork: *bigWork, BigLatency: *bigLat, BigInFlight: *bigC,
 		WorkerBin: *workerBin, LogLevel: *logLevel, MarkdownFile: *md, ProfileDir: *prof,
 		Stall: *stall, Verbose: *verbose, Deliveries: *deliveries, Gateway: *gw,
+		LeaseEvents: *leaseEvents, LeaseWABAs: *leaseWABAs, LeaseLatency: *leaseLat, LeaseInFlight: *leaseC,
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -152,6 +165,10 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 		return Options{}, errors.New("-big-inflight must be from 1 to 4096")
 	case o.Stall <= 0:
 		return Options{}, errors.New("-stall must be positive")
+	case o.LeaseEvents < 0 || (o.LeaseEvents > 0 && (o.LeaseWABAs < 1 || o.LeaseWABAs > o.LeaseEvents)):
+		return Options{}, errors.New("-lease-wabas must be from 1 to -lease-events")
+	case o.LeaseInFlight < 1 || o.LeaseInFlight > 4096:
+		return Options{}, errors.New("-lease-inflight must be from 1 to 4096")
 	}
 	return o, nil
 }
@@ -176,10 +193,10 @@ func parseList[T any](s string, parse func(string) (T, error)) ([]T, error) {
 
 func parseKind(s string) (string, error) {
 	switch s {
-	case "ceiling", "worker", "memory", "gateway":
+	case "ceiling", "worker", "lease", "memory", "gateway":
 		return s, nil
 	}
-	return "", fmt.Errorf("%q is not ceiling, worker, memory or gateway", s)
+	return "", fmt.Errorf("%q is not ceiling, worker, lease, memory or gateway", s)
 }
 
 func parseLatency(s string) (time.Duration, error) {
@@ -207,6 +224,7 @@ type kind int
 const (
 	kindCeiling kind = iota + 1 // the JetStream-only loop
 	kindWorker                  // the worker draining a backlog
+	kindLease                   // the worker draining a backlog of many events per WABA
 	kindMemory                  // the worker working part of a big backlog
 )
 
@@ -217,7 +235,30 @@ type scenario struct {
 	inFlight int
 	events   int // published before the worker starts
 	work     int // results waited for
+	wabas    int // distinct WABAs the events are for; 0: one per event
 }
+
+// waba is the number of event n's WABA: n itself, or with wabas, events/wabas
+// adjacent events share one.
+func (s scenario) waba(n int) int {
+	if s.wabas <= 0 {
+		return n
+	}
+	return n / ((s.events + s.wabas - 1) / s.wabas)
+}
+
+// newWABAs is how many WABAs the scenario's events are for.
+func (s scenario) newWABAs() int {
+	if s.wabas <= 0 {
+		return s.events
+	}
+	return s.waba(s.events-1) + 1
+}
+
+// wantCalls is the Graph calls the events need: three for a WABA's first
+// event (read, POST, verify), one for each later one (a read: already
+// assigned). The lease itself makes none.
+func (s scenario) wantCalls() int { return 3*s.newWABAs() + (s.events - s.newWABAs()) }
 
 func (s scenario) name() string {
 	switch s.kind {
@@ -225,12 +266,17 @@ func (s scenario) name() string {
 		return "JetStream ceiling"
 	case kindMemory:
 		return fmt.Sprintf("%s waiting", count(s.events))
+	case kindLease:
+		if s.wabas <= 0 {
+			return "lease, 1 per WABA"
+		}
+		return fmt.Sprintf("lease, %d per WABA", (s.events+s.wabas-1)/s.wabas)
 	}
 	return "worker"
 }
 
 // scenarios lists the rows in table order: the ceilings, the worker by
-// latency then in-flight, the memory row.
+// latency then in-flight, the lease rows, the memory row.
 func (o Options) scenarios() (out []scenario) {
 	defer func() {
 		if len(o.Only) > 0 {
@@ -249,6 +295,12 @@ func (o Options) scenarios() (out []scenario) {
 		}
 		for _, c := range o.InFlight {
 			out = append(out, scenario{kind: kindWorker, latency: l, inFlight: c, events: n, work: n})
+		}
+	}
+	if o.LeaseEvents > 0 {
+		for _, w := range []int{0, o.LeaseWABAs} {
+			out = append(out, scenario{kind: kindLease, latency: o.LeaseLatency, inFlight: o.LeaseInFlight,
+				events: o.LeaseEvents, work: o.LeaseEvents, wabas: w})
 		}
 	}
 	if o.Big > 0 {

@@ -52,6 +52,7 @@ type result struct {
 	peakRSS    int64         // bytes
 	others     float64       // cores used by other processes during the window; -1 unknown
 	breakdown  breakdown
+	leases     leaseStats // lease rows: from the worker's /metrics at the target
 }
 
 func (r result) errors() int {
@@ -127,7 +128,7 @@ func runRow(ctx context.Context, o Options, sc scenario, label string, logf func
 			return fail(err)
 		}
 		em.SetLatency(sc.latency)
-		for n := range sc.events {
+		for n := range sc.newWABAs() {
 			if err := em.AddWABA(emulator.DevBusinessID, wabaID(n)); err != nil {
 				return fail(err)
 			}
@@ -154,7 +155,7 @@ func runRow(ctx context.Context, o Options, sc scenario, label string, logf func
 
 	logf("%s: publishing %d events", label, sc.events)
 	rec := newRecorder(sc.events, sc.work)
-	if err := publish(ctx, js, topo.Subject, rec); err != nil {
+	if err := publish(ctx, js, topo.Subject, sc, rec); err != nil {
 		return fail(fmt.Errorf("publish the backlog: %w", err))
 	}
 	if err := rec.watch(nc, topo, o.Deliveries); err != nil {
@@ -165,6 +166,13 @@ func runRow(ctx context.Context, o Options, sc scenario, label string, logf func
 	argv, env, err := childCommand(o, sc, ns.ClientURL(), graphURL)
 	if err != nil {
 		return fail(err)
+	}
+	metricsAddr := ""
+	if sc.kind == kindLease {
+		if metricsAddr, err = freeAddr(); err != nil {
+			return fail(err)
+		}
+		env = append(env, "HTTP_ADDR="+metricsAddr) // the later one wins
 	}
 	if o.ProfileDir != "" && o.WorkerBin == "" {
 		env = append(env, envCPUProfile+"="+filepath.Join(o.ProfileDir, label+".worker.pprof"))
@@ -204,6 +212,9 @@ func runRow(ctx context.Context, o Options, sc scenario, label string, logf func
 	peak := watchPeakRSS(cmd.Process.Pid, exited)
 
 	runErr := awaitTarget(ctx, rec, exited, o.Stall)
+	if runErr == nil && metricsAddr != "" {
+		res.leases, runErr = scrapeLeases(ctx, metricsAddr)
+	}
 	select {
 	case <-exited:
 	default:
@@ -264,7 +275,7 @@ func runRow(ctx context.Context, o Options, sc scenario, label string, logf func
 	}
 	res.e2e = percentiles(e2e)
 	res.inWorker = percentiles(in)
-	if trace != nil {
+	if trace != nil && sc.wabas == 0 { // the trace knows an event by its WABA
 		res.breakdown = trace.breakdown(rec)
 	}
 	return res
@@ -322,10 +333,10 @@ func awaitTarget(ctx context.Context, rec *recorder, exited <-chan struct{}, sta
 	}
 }
 
-// publish publishes the backlog in order, with Nats-Msg-Id set to the
+// publish publishes the backlog in order (event n for WABA sc.waba(n)), with Nats-Msg-Id set to the
 // event's id and the publish time in occurred_at, and checks that event n
 // got stream sequence n+1.
-func publish(ctx context.Context, js jetstream.JetStream, subject string, rec *recorder) error {
+func publish(ctx context.Context, js jetstream.JetStream, subject string, sc scenario, rec *recorder) error {
 	const window = 4096
 	type pending struct {
 		n int
@@ -352,7 +363,7 @@ func publish(ctx context.Context, js jetstream.JetStream, subject string, rec *r
 		now := time.Now()
 		id := eventID(n)
 		data := fmt.Appendf(nil, `{"id":%q,"waba_id":%q,"business_id":%q,"tasks":["MANAGE"],"source":"bench","occurred_at":%q}`,
-			id, wabaID(n), emulator.DevBusinessID, now.UTC().Format(time.RFC3339Nano))
+			id, wabaID(sc.waba(n)), emulator.DevBusinessID, now.UTC().Format(time.RFC3339Nano))
 		f, err := js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: data}, jetstream.WithMsgID(id))
 		if err != nil {
 			return err
@@ -368,7 +379,7 @@ func publish(ctx context.Context, js jetstream.JetStream, subject string, rec *r
 	return settle()
 }
 
-// wabaID is the id of event n's WABA: new to the emulator, so each event
+// wabaID is the id of WABA number n, new to the emulator: its first event
 // takes the full path (read, POST, verify).
 func wabaID(n int) string { return strconv.Itoa(wabaBase + n) }
 

@@ -120,7 +120,10 @@ func limit(r result, soFar []result) (lim float64, src string) {
 	case r.kind == kindCeiling:
 		return 0, ""
 	case r.latency > 0:
-		return float64(r.inFlight) / (3 * r.latency.Seconds()), ""
+		// C/(3·L), or for many events per WABA C/(k·L) with k the mean
+		// Graph calls an event needs.
+		k := float64(r.wantCalls()) / float64(max(r.events, 1))
+		return float64(r.inFlight) / (k * r.latency.Seconds()), ""
 	}
 	for _, c := range soFar {
 		if c.kind == kindCeiling && c.inFlight == r.inFlight && c.err == nil && c.rate > 0 {
@@ -183,6 +186,8 @@ func targets(w io.Writer, o Options, rs []result) {
 	} else {
 		line("not measured", "0 ms: events/s >= 0.30 of the JetStream ceiling", "")
 	}
+
+	leaseTargets(line, verdict, rs)
 
 	measured := false
 	for _, r := range rs {

@@ -58,6 +58,7 @@ type Metrics struct {
 	events        *prometheus.CounterVec
 	eventDuration *prometheus.HistogramVec
 	inFlight      prometheus.Gauge
+	parked        prometheus.Histogram
 
 	graphRequests    *prometheus.CounterVec
 	graphDuration    *prometheus.HistogramVec
@@ -99,6 +100,11 @@ func New() *Metrics {
 			Name: "waba_events_in_flight",
 			Help: "Events being worked now.",
 		}),
+		parked: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "waba_event_parked_seconds",
+			Help:    "Time a delivery waited in this process behind another delivery of its WABA (parked: kept in progress, holding no slot), observed when it is taken up. Its _count is the deliveries that waited so; replicas contending for a WABA show in waba_lease_wait_seconds instead.",
+			Buckets: []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120},
+		}),
 		graphRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "waba_graph_requests_total",
 			Help: `Graph API round trips, by operation and code: the Graph error code, "0" on success, "transport" when no answer came, "canceled" when the worker gave up, or the HTTP status class ("5xx") of an error without a Graph code.`,
@@ -122,7 +128,7 @@ func New() *Metrics {
 		}, []string{"to"}),
 		leaseWaits: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "waba_lease_wait_seconds",
-			Help:    `Time to take a WABA's lease (waba_locks), by contended: "true" when another delivery of the WABA, in this process or another replica, held it first. Its _count is the leases taken; rate of contended="true" is the lease contention.`,
+			Help:    `Time to take a WABA's lease (waba_locks), by contended: "true" when another holder (another replica, or the sweep) held it first; deliveries of one WABA in one process wait before it, in waba_event_parked_seconds. Its _count is the leases taken; rate of contended="true" is the lease contention.`,
 			Buckets: []float64{0.001, 0.005, 0.025, 0.1, 0.25, 1, 2.5, 10, 30, 120},
 		}, []string{"contended"}),
 		ledgerWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -159,7 +165,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector(),
-		m.events, m.eventDuration, m.inFlight,
+		m.events, m.eventDuration, m.inFlight, m.parked,
 		m.graphRequests, m.graphDuration, m.graphRateLimited, m.graphUsage,
 		m.breakerTransitions,
 		m.leaseWaits, m.ledgerWrites,
@@ -217,6 +223,9 @@ func (m *Metrics) Handler() http.Handler {
 
 // EventStarted counts an event in flight.
 func (m *Metrics) EventStarted() { m.inFlight.Inc() }
+
+// EventParked observes how long a delivery waited behind its WABA's others.
+func (m *Metrics) EventParked(d time.Duration) { m.parked.Observe(d.Seconds()) }
 
 // EventFinished counts a worked delivery by its outcome.
 func (m *Metrics) EventFinished(o wabatype.Outcome, d time.Duration) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -70,6 +71,10 @@ func TestEventsMoveCountersHistogramAndGauge(t *testing.T) {
 	}
 	if n, sum := histogram(t, m, "waba_event_duration_seconds", map[string]string{"outcome": "failed"}); n != 1 || sum != 3 {
 		t.Errorf("failed duration: count %d sum %v, want 1 and 3", n, sum)
+	}
+	m.EventParked(1500 * time.Millisecond)
+	if n, sum := histogram(t, m, "waba_event_parked_seconds", nil); n != 1 || sum != 1.5 {
+		t.Errorf("parked: count %d sum %v, want 1 and 1.5", n, sum)
 	}
 }
 
@@ -253,6 +258,24 @@ func TestSpecMetricsExistFromTheStart(t *testing.T) {
 		"go_goroutines", "process_cpu_seconds_total"} {
 		if !names[n] {
 			t.Errorf("%s is missing from a fresh registry", n)
+		}
+	}
+}
+
+// README's metrics table names every metric the worker registers, so that
+// an operator can find each one there.
+func TestREADMEListsEveryMetric(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := metrics.New()
+	m.Watch(fullSources())
+	m.EventParked(time.Second) // a histogram without labels shows once observed or not: either way
+	for n := range gatheredNames(t, m) {
+		if strings.HasPrefix(n, "waba_") && !strings.Contains(string(readme), "`"+n+"`") {
+			t.Errorf("README's metrics table does not name %s", n)
 		}
 	}
 }

@@ -110,7 +110,8 @@ func TestDeliveriesOfOneWABARunOneAtATime(t *testing.T) {
 		mu.Unlock()
 		return done(m)
 	}}
-	b := setup(t, h, Config{Concurrency: 2})
+	obs := &parkObserver{}
+	b := setup(t, h, Config{Concurrency: 2, Observer: obs})
 	msgs := map[string]*fakeMsg{}
 	for _, id := range []string{"w1-a", "w1-b", "w1-c", "w2-a"} {
 		msgs[id] = newMsg(id, 1)
@@ -145,7 +146,17 @@ func TestDeliveriesOfOneWABARunOneAtATime(t *testing.T) {
 	if st := b.w.Status(); st.Parked != 0 || len(b.w.keys) != 0 {
 		t.Errorf("after the run: %d parked, %d keys busy", st.Parked, len(b.w.keys))
 	}
+	if n := obs.parked.Load(); n != 2 {
+		t.Errorf("the observer was told of %d parked deliveries taken up, want 2 (w1-b, w1-c)", n)
+	}
 }
+
+// parkObserver counts the parked deliveries it is told of.
+type parkObserver struct{ parked atomic.Int32 }
+
+func (*parkObserver) EventStarted()                                 {}
+func (*parkObserver) EventFinished(wabatype.Outcome, time.Duration) {}
+func (o *parkObserver) EventParked(time.Duration)                   { o.parked.Add(1) }
 
 // A parked delivery is kept in progress, so its AckWait does not run out.
 func TestParkedDeliveryIsKeptInProgress(t *testing.T) {

@@ -90,6 +90,9 @@ type Recorder interface {
 type Observer interface {
 	EventStarted()
 	EventFinished(o wabatype.Outcome, d time.Duration)
+	// EventParked is told, when a parked delivery is taken up, how long it
+	// waited behind the other deliveries of its WABA in this process.
+	EventParked(d time.Duration)
 }
 
 // Config configures a Worker. A zero field takes its value from
@@ -225,6 +228,7 @@ func (c Config) withDefaults() Config {
 type nopObserver struct{}
 
 func (nopObserver) EventStarted()                                 {}
+func (nopObserver) EventParked(time.Duration)                     {}
 func (nopObserver) EventFinished(wabatype.Outcome, time.Duration) {}
 
 // Worker consumes waba.shared events. Create it with New and start it with Run.
@@ -256,7 +260,8 @@ type keyQueue struct {
 type parked struct {
 	msg  jetstream.Msg
 	m    wabatype.Message
-	stop func() // ends its keep-alive
+	stop func()    // ends its keep-alive
+	at   time.Time // when it was parked
 }
 
 // New returns a Worker that consumes through js and works events with h.
@@ -548,6 +553,7 @@ func (w *Worker) process(intake, workCtx context.Context, msg jetstream.Msg) {
 			return
 		}
 		next.stop()
+		w.cfg.Observer.EventParked(time.Since(next.at))
 		msg, m = next.msg, next.m
 	}
 }
@@ -580,7 +586,7 @@ func (w *Worker) enter(intake context.Context, key string, msg jetstream.Msg, m 
 		w.keys[key] = &keyQueue{}
 		return true
 	}
-	q.parked = append(q.parked, parked{msg: msg, m: m, stop: stop})
+	q.parked = append(q.parked, parked{msg: msg, m: m, stop: stop, at: time.Now()})
 	return false
 }
 
