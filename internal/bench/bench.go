@@ -138,6 +138,8 @@ func kindName(k kind) string {
 		return "memory"
 	case kindLease:
 		return "lease"
+	case kindFloor:
+		return "floor"
 	}
 	return "worker"
 }

@@ -31,17 +31,23 @@ func TestParseFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	scs := o.scenarios()
-	// 3 ceilings, 3 latencies x 3 in-flights, 2 lease rows, the memory row.
-	if len(scs) != 15 {
-		t.Fatalf("%d rows, want 15", len(scs))
+	// 3 ceilings, 3 latencies x 3 in-flights (a floor row before each
+	// worker row), 2 lease rows, the memory row.
+	if len(scs) != 24 {
+		t.Fatalf("%d rows, want 24", len(scs))
 	}
-	if l := scs[13]; l.kind != kindLease || l.events != 2000 || l.wabas != 200 || l.newWABAs() != 200 || l.wantCalls() != 2400 || l.waba(19) != 1 {
+	for i := 3; i < 21; i += 2 {
+		if f, w := scs[i], scs[i+1]; f.kind != kindFloor || w.kind != kindWorker || f.latency != w.latency || f.inFlight != w.inFlight || f.events != w.events {
+			t.Errorf("rows %d, %d: %+v then %+v, want a floor row then its worker row", i, i+1, f, w)
+		}
+	}
+	if l := scs[22]; l.kind != kindLease || l.events != 2000 || l.wabas != 200 || l.newWABAs() != 200 || l.wantCalls() != 2400 || l.waba(19) != 1 {
 		t.Errorf("lease row %+v", l)
 	}
-	if l := scs[12]; l.kind != kindLease || l.wabas != 0 || l.newWABAs() != 2000 || l.wantCalls() != 6000 || l.waba(19) != 19 {
+	if l := scs[21]; l.kind != kindLease || l.wabas != 0 || l.newWABAs() != 2000 || l.wantCalls() != 6000 || l.waba(19) != 19 {
 		t.Errorf("plain lease row %+v", l)
 	}
-	if m := scs[14]; m.kind != kindMemory || m.events != 100000 || m.work != 10000 || m.inFlight != 256 {
+	if m := scs[23]; m.kind != kindMemory || m.events != 100000 || m.work != 10000 || m.inFlight != 256 {
 		t.Errorf("memory row %+v", m)
 	}
 	for _, s := range scs {
@@ -55,8 +61,18 @@ func TestParseFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	scs = q.scenarios()
-	if len(scs) != 4 || scs[0].events != 500 || scs[3].events != 20000 || scs[3].work != 1000 {
+	// -only worker keeps the floor rows: 3 floor + 3 worker + memory.
+	if len(scs) != 7 || scs[0].kind != kindFloor || scs[0].events != 500 || scs[6].events != 20000 || scs[6].work != 1000 {
 		t.Errorf("quick rows %+v", scs)
+	}
+	nf, err := parseFlags([]string{"-only", "worker", "-floor=false"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range nf.scenarios() {
+		if s.kind != kindWorker {
+			t.Errorf("-only worker -floor=false runs %+v", s)
+		}
 	}
 
 	for _, bad := range [][]string{
@@ -156,7 +172,7 @@ func TestRun(t *testing.T) {
 	rows := 0
 	for line := range strings.Lines(text) {
 		f := strings.Fields(line)
-		if len(f) == 0 || strings.HasPrefix(line, " ") || (f[0] != "worker" && f[0] != "JetStream" && f[0] != "200" && f[0] != "lease,") {
+		if len(f) == 0 || strings.HasPrefix(line, " ") || (f[0] != "worker" && f[0] != "floor" && f[0] != "JetStream" && f[0] != "200" && f[0] != "lease,") {
 			continue
 		}
 		rows++
@@ -169,11 +185,12 @@ func TestRun(t *testing.T) {
 			t.Errorf("not 3.00 Graph calls per event: %s", line)
 		}
 	}
-	if rows != 6 {
-		t.Errorf("%d rows, want 6:\n%s", rows, text)
+	if rows != 8 {
+		t.Errorf("%d rows, want 8:\n%s", rows, text)
 	}
 	for _, want := range []string{"Targets", "Where an event's time", "peak RSS < 100 MiB",
-		"[met]          lease, 10 per WABA: Graph calls", "parked behind their WABA"} {
+		"[met]          lease, 10 per WABA: Graph calls", "parked behind their WABA",
+		"floor program", "worker CPU/event <= 1.25x the floor program's"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}

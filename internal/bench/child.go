@@ -27,10 +27,11 @@ const envCPUProfile = "WABA_BENCH_CPUPROFILE"
 
 // child runs a row's process: `child worker run` is the worker binary's own
 // code path (cli.Run, as cmd/worker calls it); `child ceiling` is the
-// JetStream-only loop.
+// JetStream-only loop; `child floor` is that loop with the worker's three
+// Graph round trips per event (floor.go).
 func child(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "bench child: worker or ceiling?")
+		fmt.Fprintln(stderr, "bench child: worker, ceiling or floor?")
 		return 2
 	}
 	if path := os.Getenv(envCPUProfile); path != "" {
@@ -45,6 +46,12 @@ func child(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "ceiling":
 		if err := runCeiling(ctx, args[1:], stderr); err != nil {
 			fmt.Fprintln(stderr, "bench child ceiling:", err)
+			return 1
+		}
+		return 0
+	case "floor":
+		if err := runFloor(ctx, args[1:], stderr); err != nil {
+			fmt.Fprintln(stderr, "bench child floor:", err)
 			return 1
 		}
 		return 0
@@ -65,10 +72,27 @@ func runCeiling(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *inFlight < 1 {
+	return pullLoop(ctx, *url, "bench-ceiling", *inFlight, nil)
+}
+
+// work is what the floor program does around an event's result: before
+// (nil: nothing) runs before the result is published and returns after,
+// which runs between its PubAck and the input's ack, and done, after the ack.
+type work struct {
+	setup  func(ctx context.Context, js jetstream.JetStream) error
+	before func(ctx context.Context, msg jetstream.Msg) (after, done func(context.Context), err error)
+}
+
+// pullLoop pulls as many messages as there are free slots and works each in
+// its own goroutine: w's before (w nil: nothing), then publish a result
+// with Nats-Msg-Id, wait for its PubAck, w's after, Ack, w's done; a failed
+// before or publish naks.
+// It runs until ctx ends, then lets the work in flight finish.
+func pullLoop(ctx context.Context, url, name string, inFlight int, w *work) error {
+	if inFlight < 1 {
 		return errors.New("-inflight must be at least 1")
 	}
-	nc, err := nats.Connect(*url, nats.Name("bench-ceiling"))
+	nc, err := nats.Connect(url, nats.Name(name))
 	if err != nil {
 		return err
 	}
@@ -78,13 +102,18 @@ func runCeiling(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	topo := wabatype.Topology{}.WithDefaults()
-	cons, err := js.CreateOrUpdateConsumer(ctx, topo.Stream, worker.ConsumerConfig(topo, *inFlight, 10, time.Minute))
+	cons, err := js.CreateOrUpdateConsumer(ctx, topo.Stream, worker.ConsumerConfig(topo, inFlight, 10, time.Minute))
 	if err != nil {
 		return err
 	}
+	if w != nil && w.setup != nil {
+		if err := w.setup(ctx, js); err != nil {
+			return err
+		}
+	}
 
-	free := make(chan struct{}, *inFlight)
-	for range *inFlight {
+	free := make(chan struct{}, inFlight)
+	for range inFlight {
 		free <- struct{}{}
 	}
 	release := func(n int) {
@@ -96,6 +125,15 @@ func runCeiling(ctx context.Context, args []string, stderr io.Writer) error {
 	// Like the worker, a stop ends intake and lets work in flight finish.
 	workCtx := context.WithoutCancel(ctx)
 	settle := func(msg jetstream.Msg) {
+		after, done := func(context.Context) {}, func(context.Context) {}
+		if w != nil {
+			var err error
+			if after, done, err = w.before(workCtx, msg); err != nil {
+				_ = msg.Nak()
+				return
+			}
+		}
+		defer done(workCtx)
 		id := msg.Headers().Get(jetstream.MsgIDHeader)
 		body, _ := json.Marshal(events.Succeeded{EventID: id, Tasks: []string{"MANAGE"}, Attempts: 1, CompletedAt: time.Now().UTC()})
 		_, err := js.PublishMsg(workCtx, &nats.Msg{Subject: topo.SucceededSubject, Data: body},
@@ -104,6 +142,7 @@ func runCeiling(ctx context.Context, args []string, stderr io.Writer) error {
 			_ = msg.Nak()
 			return
 		}
+		after(workCtx)
 		_ = msg.Ack()
 	}
 	for ctx.Err() == nil {
@@ -114,7 +153,7 @@ func runCeiling(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		n := 1
 	take:
-		for n < *inFlight {
+		for n < inFlight {
 			select {
 			case <-free:
 				n++

@@ -29,6 +29,10 @@ type Options struct {
 	SlowLatency time.Duration
 	// Ceiling adds the JetStream-only rows. Defaults to true.
 	Ceiling bool
+	// Floor runs the floor program (floor.go) before each worker row, at its
+	// latency and in-flight, so that the worker row shows its ratios to it.
+	// Defaults to true.
+	Floor bool
 	// Big is the backlog of the memory row (0 skips it). Defaults to
 	// 100,000.
 	Big int
@@ -71,8 +75,8 @@ type Options struct {
 	LeaseEvents, LeaseWABAs int
 	LeaseLatency            time.Duration
 	LeaseInFlight           int
-	// Only, when not empty, runs only these kinds of row: ceiling, worker,
-	// memory, gateway.
+	// Only, when not empty, runs only these kinds of row: ceiling, floor
+	// (also run with worker), worker, lease, memory, gateway.
 	Only []string
 	// Verbose logs progress on stderr.
 	Verbose bool
@@ -98,6 +102,7 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 	slow := fs.Int("slow-events", 2000, "backlog per row at -slow-latency or more")
 	slowLat := fs.Duration("slow-latency", 100*time.Millisecond, "latency from which -slow-events applies")
 	ceiling := fs.Bool("ceiling", true, "measure the JetStream ceiling (no Graph work) at each in-flight")
+	floor := fs.Bool("floor", true, "run the floor program (the worker's I/O and nothing else) before each worker row")
 	big := fs.Int("big", 100000, "backlog of the memory row; 0 skips it")
 	bigWork := fs.Int("big-work", 10000, "events the memory row works before stopping the worker")
 	bigLat := fs.Duration("big-latency", 10*time.Millisecond, "Graph latency of the memory row")
@@ -113,7 +118,7 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 	leaseWABAs := fs.Int("lease-wabas", 200, "WABAs the lease row's events are spread over (adjacent in the stream)")
 	leaseLat := fs.Duration("lease-latency", 10*time.Millisecond, "Graph latency of the lease rows")
 	leaseC := fs.Int("lease-inflight", 64, "in flight of the lease rows")
-	only := fs.String("only", "", "comma list of the kinds of row to run: ceiling, worker, lease, memory, gateway (default: all)")
+	only := fs.String("only", "", "comma list of the kinds of row to run: ceiling, floor, worker, lease, memory, gateway (default: all)")
 	verbose := fs.Bool("v", false, "log progress on stderr")
 	if err := fs.Parse(args); err != nil {
 		return Options{}, err
@@ -122,7 +127,7 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 		return Options{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	o := Options{
-		Events: *events, SlowEvents: *slow, SlowLatency: *slowLat, Ceiling: *ceiling,
+		Events: *events, SlowEvents: *slow, SlowLatency: *slowLat, Ceiling: *ceiling, Floor: *floor,
 		Big: *big, BigWork: *bigWork, BigLatency: *bigLat, BigInFlight: *bigC,
 		WorkerBin: *workerBin, LogLevel: *logLevel, MarkdownFile: *md, ProfileDir: *prof,
 		Stall: *stall, Verbose: *verbose, Deliveries: *deliveries, Gateway: *gw,
@@ -193,10 +198,10 @@ func parseList[T any](s string, parse func(string) (T, error)) ([]T, error) {
 
 func parseKind(s string) (string, error) {
 	switch s {
-	case "ceiling", "worker", "lease", "memory", "gateway":
+	case "ceiling", "floor", "worker", "lease", "memory", "gateway":
 		return s, nil
 	}
-	return "", fmt.Errorf("%q is not ceiling, worker, lease, memory or gateway", s)
+	return "", fmt.Errorf("%q is not ceiling, floor, worker, lease, memory or gateway", s)
 }
 
 func parseLatency(s string) (time.Duration, error) {
@@ -225,6 +230,7 @@ const (
 	kindCeiling kind = iota + 1 // the JetStream-only loop
 	kindWorker                  // the worker draining a backlog
 	kindLease                   // the worker draining a backlog of many events per WABA
+	kindFloor                   // the least program doing the worker's I/O (floor.go)
 	kindMemory                  // the worker working part of a big backlog
 )
 
@@ -266,6 +272,8 @@ func (s scenario) name() string {
 		return "JetStream ceiling"
 	case kindMemory:
 		return fmt.Sprintf("%s waiting", count(s.events))
+	case kindFloor:
+		return "floor program"
 	case kindLease:
 		if s.wabas <= 0 {
 			return "lease, 1 per WABA"
@@ -276,11 +284,15 @@ func (s scenario) name() string {
 }
 
 // scenarios lists the rows in table order: the ceilings, the worker by
-// latency then in-flight, the lease rows, the memory row.
+// latency then in-flight (each after its floor row), the lease rows, the
+// memory row.
 func (o Options) scenarios() (out []scenario) {
 	defer func() {
 		if len(o.Only) > 0 {
-			out = slices.DeleteFunc(out, func(s scenario) bool { return !slices.Contains(o.Only, kindName(s.kind)) })
+			out = slices.DeleteFunc(out, func(s scenario) bool {
+				// A worker row brings its floor row (-floor=false drops it).
+				return !slices.Contains(o.Only, kindName(s.kind)) && (s.kind != kindFloor || !slices.Contains(o.Only, "worker"))
+			})
 		}
 	}()
 	if o.Ceiling {
@@ -294,6 +306,9 @@ func (o Options) scenarios() (out []scenario) {
 			n = o.SlowEvents
 		}
 		for _, c := range o.InFlight {
+			if o.Floor {
+				out = append(out, scenario{kind: kindFloor, latency: l, inFlight: c, events: n, work: n})
+			}
 			out = append(out, scenario{kind: kindWorker, latency: l, inFlight: c, events: n, work: n})
 		}
 	}

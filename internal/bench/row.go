@@ -198,7 +198,7 @@ func runRow(ctx context.Context, o Options, sc scenario, label string, logf func
 		calls0 = em.Count("*")
 	}
 
-	logf("%s: running the %s", label, map[bool]string{true: "ceiling loop", false: "worker"}[sc.kind == kindCeiling])
+	logf("%s: running the %s", label, sc.name())
 	rec.mu.Lock() // the hook reads cmd.Process
 	rec.mark = func() cpuMark { return markCPU(cmd.Process.Pid) }
 	if err := cmd.Start(); err != nil {
@@ -392,8 +392,12 @@ func childCommand(o Options, sc scenario, natsURL, graphURL string) (argv, env [
 		return nil, nil, err
 	}
 	env = cleanEnv()
-	if sc.kind == kindCeiling {
+	switch sc.kind {
+	case kindCeiling:
 		return []string{self, "child", "ceiling", "-nats", natsURL, "-inflight", strconv.Itoa(sc.inFlight)}, env, nil
+	case kindFloor:
+		return []string{self, "child", "floor", "-nats", natsURL, "-graph", graphURL, "-token", emulator.DevAdminToken,
+			"-business", emulator.DevBusinessID, "-user", emulator.DevSystemUserID, "-inflight", strconv.Itoa(sc.inFlight)}, env, nil
 	}
 	env = append(env,
 		"NATS_URL="+natsURL,
