@@ -80,7 +80,7 @@ bench: ## the throughput/latency table: in-process NATS + Graph emulator + the w
 	bin/bench $(BENCH_FLAGS)
 
 .PHONY: bench-go
-bench-go: ## hot-path Go micro-benchmarks, -count 6 for benchstat (decode, classify, results, the handler)
+bench-go: ## hot-path Go micro-benchmarks, -count 6 for benchstat (decode, one event's Graph calls over HTTP, classify, results, the handler)
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./internal/events ./internal/graph ./internal/handlers
 
 .PHONY: lint

@@ -62,9 +62,8 @@ type Call struct {
 	RequestedVersion string
 	ServedVersion    string
 
-	// Usage headers, parsed when present.
-	AppUsage      *AppUsage
-	BusinessUsage map[string][]BusinessUseCaseUsage
+	// Usage holds the rate-limit usage headers, parsed on demand.
+	Usage Usage
 }
 
 // VersionDrift reports whether Meta served a different version than requested.

@@ -3,8 +3,11 @@ package graph
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -78,4 +81,46 @@ func BenchmarkErrorString(b *testing.B) {
 	for b.Loop() {
 		_ = e.Error()
 	}
+}
+
+// BenchmarkCall is one event's Graph calls against an in-process HTTP
+// server answering as Meta does (usage headers, fbtrace id, JSON bodies):
+// list the WABA's assigned users, assign, list again. The client's own cost
+// per call: building the request, reading and checking the answer,
+// decoding, observing.
+func BenchmarkCall(b *testing.B) {
+	const assigned = `{"data":[{"id":"61550000000001","name":"waba-worker","tasks":["MANAGE"],"permitted_tasks":["MANAGE"]}],"paging":{"cursors":{"before":"QVFI","after":"QVFI"}}}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", "application/json; charset=UTF-8")
+		h.Set(headerTraceID, "AbC123xYz")
+		h.Set(headerAppUsage, `{"call_count":28,"total_cputime":12,"total_time":25}`)
+		h.Set(headerBusinessUsage, `{"102290129340398":[{"type":"whatsapp","call_count":10,"total_cputime":1,"total_time":2,"estimated_time_to_regain_access":0}]}`)
+		if r.Method == http.MethodPost {
+			_, _ = io.WriteString(w, `{"success":true}`)
+			return
+		}
+		_, _ = io.WriteString(w, assigned)
+	}))
+	b.Cleanup(srv.Close)
+	var calls atomic.Int64
+	c, err := NewClient(WithBaseURL(srv.URL), WithToken(StaticToken("a-secret-token-value")),
+		WithHTTPClient(srv.Client()), WithObserver(func(Call) { calls.Add(1) }))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := c.FindAssignedUser(ctx, "102290129340398", "100200300", "61550000000001"); err != nil {
+			b.Fatal(err)
+		}
+		if err := c.AssignUser(ctx, "102290129340398", "61550000000001", []string{"MANAGE"}); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := c.FindAssignedUser(ctx, "102290129340398", "100200300", "61550000000001"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(calls.Load())/float64(b.N), "calls/op")
 }

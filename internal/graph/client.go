@@ -529,10 +529,7 @@ func (c *Client) do(ctx context.Context, r *request) error {
 	if err != nil {
 		return err
 	}
-	params := url.Values{}
-	for k, v := range r.params {
-		params[k] = v
-	}
+	encoded := r.params.Encode()
 	secrets := []string{token}
 	if c.secret != nil {
 		secret, err := credential(ctx, r.op, "app secret", c.secret, false)
@@ -541,8 +538,11 @@ func (c *Client) do(ctx context.Context, r *request) error {
 		}
 		t := strconv.FormatInt(c.now().Unix(), 10)
 		proof := appSecretProof(secret, token, t)
-		params.Set("appsecret_proof", proof)
-		params.Set("appsecret_time", t)
+		if encoded != "" {
+			encoded += "&"
+		}
+		// Encoded apart: appending them to r.params would write the caller's map.
+		encoded += url.Values{"appsecret_proof": {proof}, "appsecret_time": {t}}.Encode()
 		secrets = append(secrets, secret, proof)
 	}
 	red := newRedactor(secrets...)
@@ -550,11 +550,11 @@ func (c *Client) do(ctx context.Context, r *request) error {
 	target := c.base + "/" + c.version + "/" + url.PathEscape(r.id) + "/" + r.edge
 	var body io.Reader
 	if r.method == http.MethodGet {
-		if len(params) > 0 {
-			target += "?" + params.Encode()
+		if encoded != "" {
+			target += "?" + encoded
 		}
 	} else {
-		body = strings.NewReader(params.Encode())
+		body = strings.NewReader(encoded)
 	}
 
 	callCtx, cancel := context.WithTimeoutCause(ctx, c.timeout, errCallTimeout)
@@ -579,13 +579,12 @@ func (c *Client) do(ctx context.Context, r *request) error {
 		c.observe(call)
 		return call.Err
 	}
-	data, truncated, err := readBody(resp.Body, c.maxBody)
+	data, truncated, err := readBody(resp.Body, resp.ContentLength, c.maxBody)
 	resp.Body.Close()
 	call.Duration = time.Since(start)
 	call.HTTPStatus = resp.StatusCode
 	call.ServedVersion = sanitizeLine(resp.Header.Get(headerAPIVersion), 32)
-	call.AppUsage = parseAppUsage(resp.Header.Get(headerAppUsage))
-	call.BusinessUsage = parseBusinessUsage(resp.Header.Get(headerBusinessUsage))
+	call.Usage = Usage{AppHeader: resp.Header.Get(headerAppUsage), BusinessHeader: resp.Header.Get(headerBusinessUsage)}
 	if err != nil {
 		call.Err = c.transportErr(ctx, callCtx, r.op, err, red)
 		c.observe(call)

@@ -761,15 +761,15 @@ func TestObserver(t *testing.T) {
 		ok.RequestedVersion != "v21.0" || ok.ServedVersion != "v22.0" || !ok.VersionDrift() || ok.Duration <= 0 {
 		t.Errorf("successful call %+v", ok)
 	}
-	if !reflect.DeepEqual(ok.AppUsage, &AppUsage{CallCount: 28, TotalCPUTime: 12, TotalTime: 25}) {
-		t.Errorf("AppUsage %+v", ok.AppUsage)
+	if !reflect.DeepEqual(ok.Usage.App(), &AppUsage{CallCount: 28, TotalCPUTime: 12, TotalTime: 25}) {
+		t.Errorf("AppUsage %+v", ok.Usage.App())
 	}
 	wantBUC := map[string][]BusinessUseCaseUsage{"100200300": {{Type: "whatsapp", CallCount: 10, TotalCPUTime: 1, TotalTime: 2}}}
-	if !reflect.DeepEqual(ok.BusinessUsage, wantBUC) {
-		t.Errorf("BusinessUsage %+v", ok.BusinessUsage)
+	if !reflect.DeepEqual(ok.Usage.Business(), wantBUC) {
+		t.Errorf("BusinessUsage %+v", ok.Usage.Business())
 	}
 	if bad.HTTPStatus != 400 || bad.Code != 100 || bad.Err != err || bad.VersionDrift() ||
-		bad.AppUsage != nil || bad.BusinessUsage != nil {
+		bad.Usage.App() != nil || bad.Usage.Business() != nil {
 		t.Errorf("failed call %+v", bad)
 	}
 }

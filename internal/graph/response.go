@@ -91,6 +91,11 @@ func is2xx(status int) bool { return status >= 200 && status <= 299 }
 // decoder). body is the (possibly truncated) body; red, when not nil, hides
 // secrets in the texts copied from the response.
 func checkResponse(op string, status int, h http.Header, body []byte, now time.Time, red *redactor) *Error {
+	if is2xx(status) && !bytes.Contains(body, []byte(`"error"`)) {
+		// No "error" key, so nothing to find: skip a full JSON pass (the
+		// call's decode checks the body).
+		return nil
+	}
 	ge, found := graphError(body)
 	if is2xx(status) && !found {
 		return nil
@@ -133,7 +138,29 @@ func unexpectedBody(op string, status int, h http.Header, body []byte, now time.
 }
 
 // readBody reads at most limit bytes of r. truncated reports a longer body.
-func readBody(r io.Reader, limit int64) (body []byte, truncated bool, err error) {
+func readBody(r io.Reader, size, limit int64) (body []byte, truncated bool, err error) {
+	if size >= 0 && size <= limit {
+		// A declared length within the limit: one read into a buffer of that
+		// size (and one more byte, to see a body longer than declared).
+		body = make([]byte, size, size+1)
+		if _, err = io.ReadFull(r, body); err != nil {
+			return nil, false, err
+		}
+		var one [1]byte
+		if n, _ := r.Read(one[:]); n == 0 {
+			return body, false, nil
+		}
+		body = append(body, one[0])
+		rest, err := io.ReadAll(io.LimitReader(r, limit-size))
+		if err != nil {
+			return nil, false, err
+		}
+		body = append(body, rest...)
+		if int64(len(body)) > limit {
+			return body[:limit], true, nil
+		}
+		return body, false, nil
+	}
 	body, err = io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, false, err

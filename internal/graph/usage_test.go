@@ -3,6 +3,7 @@ package graph
 import (
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -104,5 +105,54 @@ func TestRetryAfterOverHTTP(t *testing.T) {
 	_, err := b.client.SystemUsers(t.Context(), "1")
 	if RetryAfter(err) != time.Minute || Classify(err) != ClassRateLimited {
 		t.Errorf("SystemUsers: %v: RetryAfter %s, class %v", err, RetryAfter(err), Classify(err))
+	}
+}
+
+// Usage keeps the headers as sent and parses each on demand.
+func TestUsageParsesOnDemand(t *testing.T) {
+	t.Parallel()
+	u := Usage{AppHeader: `{"call_count":5}`, BusinessHeader: `{"1":[{"type":"whatsapp","call_count":7}]}`}
+	if a := u.App(); a == nil || a.CallCount != 5 {
+		t.Errorf("App() = %+v", a)
+	}
+	if b := u.Business(); len(b["1"]) != 1 || b["1"][0].CallCount != 7 || b["1"][0].Type != "whatsapp" {
+		t.Errorf("Business() = %+v", b)
+	}
+	if u.IsZero() || !(Usage{}).IsZero() {
+		t.Error("IsZero")
+	}
+	if (Usage{}).App() != nil || (Usage{}).Business() != nil || (Usage{AppHeader: "{"}).App() != nil {
+		t.Error("absent or malformed headers parsed to something")
+	}
+}
+
+// readBody trusts a declared length only as a size hint: a body longer than
+// declared is read on to the limit, one shorter fails.
+func TestReadBodyWithContentLength(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		body      string
+		size      int64
+		limit     int64
+		want      string
+		truncated bool
+		err       bool
+	}{
+		{body: `{"data":[]}`, size: 11, limit: 100, want: `{"data":[]}`},
+		{body: `{"data":[]}`, size: -1, limit: 100, want: `{"data":[]}`},
+		{body: `{"data":[]}`, size: 4, limit: 100, want: `{"data":[]}`},
+		{body: `{"data":[]}`, size: 4, limit: 6, want: `{"dat`[:5] + `a`, truncated: true},
+		{body: `{"data":[]}`, size: 50, limit: 100, err: true},
+		{body: `{"data":[]}`, size: 11, limit: 5, want: `{"dat`, truncated: true},
+		{body: ``, size: 0, limit: 5, want: ``},
+	} {
+		got, truncated, err := readBody(strings.NewReader(tc.body), tc.size, tc.limit)
+		if (err != nil) != tc.err {
+			t.Errorf("readBody(%q, %d, %d): error %v", tc.body, tc.size, tc.limit, err)
+			continue
+		}
+		if !tc.err && (string(got) != tc.want || truncated != tc.truncated) {
+			t.Errorf("readBody(%q, %d, %d) = %q, %v; want %q, %v", tc.body, tc.size, tc.limit, got, truncated, tc.want, tc.truncated)
+		}
 	}
 }

@@ -63,7 +63,7 @@ type Metrics struct {
 	graphRequests    *prometheus.CounterVec
 	graphDuration    *prometheus.HistogramVec
 	graphRateLimited *prometheus.CounterVec
-	graphUsage       *prometheus.GaugeVec
+	graphUsage       *usageCollector
 
 	breakerTransitions *prometheus.CounterVec
 
@@ -118,10 +118,7 @@ func New() *Metrics {
 			Name: "waba_graph_rate_limited_total",
 			Help: "Graph API answers that asked the worker to slow down (rate-limit codes 4, 17, 32, 613, 80007, 80008, 130429, or HTTP 429), by operation.",
 		}, []string{"op"}),
-		graphUsage: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "waba_graph_usage_percent",
-			Help: "Last rate-limit usage Graph reported, in percent: header app (X-App-Usage) or business (X-Business-Use-Case-Usage, the highest entry), metric call_count, total_cputime or total_time.",
-		}, []string{"header", "metric"}),
+		graphUsage: newUsageCollector(),
 		breakerTransitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "waba_breaker_transitions_total",
 			Help: "Circuit breaker state changes, by the state entered (closed, half_open, open).",
@@ -307,21 +304,8 @@ func (m *Metrics) GraphCall(c graph.Call) {
 	if graph.Classify(c.Err) == graph.ClassRateLimited {
 		m.graphRateLimited.WithLabelValues(op).Inc()
 	}
-	if u := c.AppUsage; u != nil {
-		m.graphUsage.WithLabelValues("app", "call_count").Set(float64(u.CallCount))
-		m.graphUsage.WithLabelValues("app", "total_cputime").Set(float64(u.TotalCPUTime))
-		m.graphUsage.WithLabelValues("app", "total_time").Set(float64(u.TotalTime))
-	}
-	if len(c.BusinessUsage) > 0 {
-		var calls, cpu, total int
-		for _, entries := range c.BusinessUsage {
-			for _, e := range entries {
-				calls, cpu, total = max(calls, e.CallCount), max(cpu, e.TotalCPUTime), max(total, e.TotalTime)
-			}
-		}
-		m.graphUsage.WithLabelValues("business", "call_count").Set(float64(calls))
-		m.graphUsage.WithLabelValues("business", "total_cputime").Set(float64(cpu))
-		m.graphUsage.WithLabelValues("business", "total_time").Set(float64(total))
+	if !c.Usage.IsZero() {
+		m.graphUsage.saw(c.Usage)
 	}
 }
 

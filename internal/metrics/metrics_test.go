@@ -113,9 +113,9 @@ func TestRateLimitsAndUsage(t *testing.T) {
 	t.Parallel()
 	m := metrics.New()
 	m.GraphCall(graph.Call{Op: graph.OpListAssignedUsers, HTTPStatus: 400, Code: 80008, Duration: time.Second,
-		Err:           &graph.Error{Code: 80008, HTTPStatus: 400},
-		AppUsage:      &graph.AppUsage{CallCount: 12, TotalCPUTime: 3, TotalTime: 4},
-		BusinessUsage: map[string][]graph.BusinessUseCaseUsage{"100200300": {{CallCount: 40, TotalTime: 95}, {CallCount: 70}}}})
+		Err: &graph.Error{Code: 80008, HTTPStatus: 400},
+		Usage: graph.Usage{AppHeader: `{"call_count":12,"total_cputime":3,"total_time":4}`,
+			BusinessHeader: `{"100200300":[{"call_count":40,"total_time":95},{"call_count":70}]}`}})
 	m.GraphCall(graph.Call{Op: graph.OpListAssignedUsers, HTTPStatus: 200})
 	if got := counter(t, m, "waba_graph_rate_limited_total", map[string]string{"op": graph.OpListAssignedUsers}); got != 1 {
 		t.Errorf("rate limited = %v, want 1", got)
@@ -130,6 +130,18 @@ func TestRateLimitsAndUsage(t *testing.T) {
 		if got := gauge(t, m, "waba_graph_usage_percent", map[string]string{"header": c.header, "metric": c.metric}); got != c.want {
 			t.Errorf("usage %s %s = %v, want %v", c.header, c.metric, got, c.want)
 		}
+	}
+	// A malformed header keeps the last good values; a good one replaces them.
+	m.GraphCall(graph.Call{Op: graph.OpListAssignedUsers, HTTPStatus: 200, Usage: graph.Usage{AppHeader: `{"call_count":`}})
+	if got := gauge(t, m, "waba_graph_usage_percent", map[string]string{"header": "app", "metric": "call_count"}); got != 12 {
+		t.Errorf("after a malformed header: app call_count = %v, want 12", got)
+	}
+	m.GraphCall(graph.Call{Op: graph.OpListAssignedUsers, HTTPStatus: 200, Usage: graph.Usage{AppHeader: `{"call_count":"30"}`}})
+	if got := gauge(t, m, "waba_graph_usage_percent", map[string]string{"header": "app", "metric": "call_count"}); got != 30 {
+		t.Errorf("after a new header: app call_count = %v, want 30", got)
+	}
+	if got := gauge(t, m, "waba_graph_usage_percent", map[string]string{"header": "business", "metric": "call_count"}); got != 70 {
+		t.Errorf("business call_count = %v, want 70 (kept: the last answers had no business header)", got)
 	}
 	// The business id keys the usage header: it must not become a label.
 	out, err := testutil.CollectAndFormat(m.Registry(), expfmt.TypeTextPlain, "waba_graph_usage_percent")
