@@ -54,6 +54,12 @@ func TestSweepCommand(t *testing.T) {
 		"SYSTEM_USER_ID":     emulator.DevSystemUserID,
 		"LOG_LEVEL":          "warn",
 	}
+	// A result is published before its ledger record is written (README
+	// "The WABA ledger"): wait for the four records, not only the results.
+	resultstest.WaitFor(t, "the ledger to hold the 4 onboarded WABAs", 10*time.Second, func() bool {
+		r := runCLI(t.Context(), map[string]string{"NATS_URL": b.nats.URL()}, "status", "--state", "assigned", "--json")
+		return strings.Count(r.stdout, `"state":"assigned"`) == 4
+	})
 	before := b.sharedCount()
 	dry := runCLI(t.Context(), env, "sweep", "--dry-run")
 	if dry.code != 0 {
