@@ -187,7 +187,7 @@ func targets(w io.Writer, o Options, rs []result) {
 		line("not measured", "10 ms, 64 in flight: >= 0.95 of ideal, 3.00 Graph calls per WABA", "")
 	}
 	for _, l := range []time.Duration{10 * time.Millisecond, 0} {
-		what := fmt.Sprintf("%v, 64 in flight: worker CPU/event <= 1.25x the floor program's", l)
+		what := fmt.Sprintf("%d ms, 64 in flight: worker CPU/event <= 1.25x the floor program's", l.Milliseconds())
 		r, ok := find(kindWorker, l, 64)
 		f, fok := floorOf(r, rs)
 		if !ok || !fok || r.workerCPU <= 0 || f.workerCPU <= 0 {
