@@ -217,3 +217,34 @@ func TestDevStoppedWhileStarting(t *testing.T) {
 		t.Errorf("dev returned %v, want nil\n%s", err, stderr.String())
 	}
 }
+
+// worker dev reads SWEEP_INTERVAL as worker run does: a bad value is a
+// configuration error (exit 2, naming the variable); 0 turns the sweep off,
+// which the banner says.
+func TestDevSweepInterval(t *testing.T) {
+	t.Parallel()
+	r := runCLI(t.Context(), map[string]string{"SWEEP_INTERVAL": "500ms"}, "dev", "--nats-port", "0", "--graph-addr", "127.0.0.1:0", "--http-addr", "", "--webhook-addr", "127.0.0.1:0")
+	if r.code != 2 || !strings.Contains(r.stderr, "worker: configuration: SWEEP_INTERVAL: must be at least 1s") {
+		t.Errorf("SWEEP_INTERVAL=500ms: exit %d, stderr %q", r.code, r.stderr)
+	}
+	for _, c := range []struct{ value, banner string }{
+		{"0", "discovery sweep off (SWEEP_INTERVAL=0)"},
+		{"5m", "discovery sweep every 5m, the first 2s after start"},
+	} {
+		ctx, cancel := context.WithCancel(t.Context())
+		var stdout, stderr syncBuffer
+		done := make(chan error, 1)
+		go func() {
+			done <- cliRun(ctx, map[string]string{"LOG_FORMAT": "json", "SWEEP_INTERVAL": c.value}, &stdout, &stderr,
+				"dev", "--nats-port", "0", "--graph-addr", "127.0.0.1:0", "--http-addr", "", "--webhook-addr", "127.0.0.1:0")
+		}()
+		waitFor(t, "the banner", 30*time.Second, func() bool { return strings.Contains(stdout.String(), "Ctrl-C stops everything") })
+		if !strings.Contains(stdout.String(), c.banner) {
+			t.Errorf("SWEEP_INTERVAL=%s: banner lacks %q:\n%s", c.value, c.banner, stdout.String())
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("SWEEP_INTERVAL=%s: %v", c.value, err)
+		}
+	}
+}
