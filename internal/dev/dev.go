@@ -419,7 +419,7 @@ func watch(ctx context.Context, js jetstream.JetStream, topo wabatype.Topology, 
 			}
 			sources[id] = ev.Source
 			if ev.Source == sweep.Source {
-				log.Info("sweep: a WABA shared with the business that the ledger does not show onboarded: waba.shared published",
+				log.Info("sweep: a listed WABA the ledger does not show onboarded: waba.shared published",
 					"source", ev.Source, "event_id", id, "waba_id", ev.WabaID)
 			}
 			return
