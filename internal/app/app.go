@@ -44,6 +44,12 @@ type Options struct {
 	// OnStart, if set, is called with the running worker once it is built
 	// (tests use it to watch its status).
 	OnStart func(*worker.Worker)
+	// SweepFirstDelay, if positive, is exactly how long after the KV
+	// buckets are bound the first discovery sweep's turn comes (`worker
+	// dev` passes 2s, so its demo shows the sweep at a known moment).
+	// Defaults to a random time up to min(SWEEP_INTERVAL/10, 30s), so that
+	// replicas started together do not all try at once.
+	SweepFirstDelay time.Duration
 	// OnHTTP, if set, is called with the address the HTTP endpoints listen
 	// on, before OnStart (tests listen on port 0 and learn the port).
 	OnHTTP func(net.Addr)
@@ -182,7 +188,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	var sweeps sync.WaitGroup
 	if cfg.SweepInterval > 0 {
 		lister := SweepLister{Client: client, Breaker: br, Paused: func() wabatype.PauseReason { return w.Status().Paused }}
-		sweeps.Go(func() { runSweeps(ctx, cfg, lister, js, kv, mx, log) })
+		sweeps.Go(func() { runSweeps(ctx, cfg, opts.SweepFirstDelay, lister, js, kv, mx, log) })
 	}
 	defer sweeps.Wait()
 	if err := w.Run(ctx); err != nil {

@@ -61,8 +61,10 @@ func NewSweeper(cfg config.Config, lister sweep.Lister, js jetstream.JetStream, 
 
 // runSweeps sweeps every cfg.SweepInterval, one replica at a time (the
 // sweep's lease in the lock bucket, the last sweep's mark in the ledger
-// bucket), once the buckets are bound, until ctx ends.
-func runSweeps(ctx context.Context, cfg config.Config, lister sweep.Lister, js jetstream.JetStream, kv *buckets, mx *metrics.Metrics, log *slog.Logger) {
+// bucket), once the buckets are bound, until ctx ends. A positive
+// firstDelay is exactly when the first turn comes (Options.SweepFirstDelay);
+// else sweep.Run's jittered default.
+func runSweeps(ctx context.Context, cfg config.Config, firstDelay time.Duration, lister sweep.Lister, js jetstream.JetStream, kv *buckets, mx *metrics.Metrics, log *slog.Logger) {
 	for kv.locker.Load() == nil || kv.marks.Load() == nil {
 		t := time.NewTimer(250 * time.Millisecond)
 		select {
@@ -80,9 +82,11 @@ func runSweeps(ctx context.Context, cfg config.Config, lister sweep.Lister, js j
 	}
 	log.Info("discovery sweep", "every", cfg.SweepInterval, "business_id", cfg.BusinessID)
 	err = sweep.Run(ctx, sweep.RunConfig{
-		Every:  cfg.SweepInterval,
-		Locker: kv.locker.Load(),
-		Marks:  marks,
+		Every:      cfg.SweepInterval,
+		FirstDelay: firstDelay,
+		FirstExact: firstDelay > 0,
+		Locker:     kv.locker.Load(),
+		Marks:      marks,
 		Sweep: func(ctx context.Context) error {
 			_, err := sw.Sweep(ctx, nil)
 			return err

@@ -25,15 +25,25 @@ func devHelp() help {
 			"a WABA the business does not have, so it fails. It also runs the webhook gateway",
 			"(`worker webhook`) with the emulator's callback URL pointed at it, and the demo shares one",
 			"more WABA \"through Embedded Signup\": the log shows the webhook arriving, the waba.shared",
-			"it became and its result. Ctrl-C stops everything (exit 0).",
+			"it became and its result.",
+			"",
+			"The worker sweeps every minute (SWEEP_INTERVAL), the first time 2s after start: it lists",
+			"the WABAs shared with the business and publishes a waba.shared (source sweep) for each the",
+			"ledger does not show onboarded. The seeded WABAs the demo does not use start onboarded",
+			"(assigned in the emulator and in the ledger), so the sweep finds only what is new: the demo",
+			"shares 102290129340499 \"while the webhook was down\" (no webhook, no event), the sweep",
+			"finds it and the worker assigns it. Every result line names its event's source",
+			"(worker-dev-demo, webhook, sweep, worker-emit). Ctrl-C stops everything (exit 0).",
 			"",
 			"A default address that is taken falls back to a free port (printed); one given explicitly",
 			"must be free.",
 		},
 		env: []string{
-			"LOG_LEVEL    dev's lines at info; the worker's own logs at warn unless set; debug adds",
-			"             one line per Graph request",
-			"LOG_FORMAT   auto (tint on a terminal, JSON otherwise), json or text",
+			"SWEEP_INTERVAL  the discovery sweep's period: 1m unless set; 0 disables the sweep (and",
+			"                the demo's WABA shared while the webhook was down)",
+			"LOG_LEVEL       dev's lines at info; the worker's own logs at warn unless set; debug",
+			"                adds one line per Graph request",
+			"LOG_FORMAT      auto (tint on a terminal, JSON otherwise), json or text",
 		},
 		example: []string{
 			"worker dev --demo 5",
@@ -88,6 +98,16 @@ func runDev(ctx context.Context, args []string, env config.LookupEnv, stdout, st
 	}
 	if o.NATSPort < 0 || o.NATSPort > 65535 {
 		return usageError("--nats-port must be from 0 to 65535")
+	}
+	if v := getenv("SWEEP_INTERVAL"); v != "" {
+		d, err := config.ParseSweepInterval(v)
+		if err != nil {
+			return usageError("configuration: SWEEP_INTERVAL: %v (got %q)", err, v)
+		}
+		o.SweepInterval = d
+		if d == 0 {
+			o.SweepInterval = dev.NoSweep
+		}
 	}
 	var err error
 	if o.Log, err = logger(stderr, getenv, slog.LevelInfo); err != nil {

@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"os"
@@ -13,12 +14,13 @@ import (
 	"github.com/wabaworker/waba-worker/internal/emulator"
 )
 
-// worker dev --demo N: N results appear (and one more, of the WABA shared
+// worker dev --demo N: N results appear (and two more: the WABA shared
 // "through Embedded Signup": the emulator's webhook, the gateway's
-// waba.shared, the worker's result), one of them a failure that shows its
-// kind, Graph code and message; another terminal can emit against it; a
-// cancelled context (Ctrl-C) stops everything with a nil error (exit 0) and
-// removes the temporary store.
+// waba.shared, the worker's result; and the WABA shared "while the webhook
+// was down", which the sweep finds), one of them a failure that shows its
+// kind, Graph code and message; every result line names its source; another
+// terminal can emit against it; a cancelled context (Ctrl-C) stops
+// everything with a nil error (exit 0) and removes the temporary store.
 func TestDevDemoShowsResultsAndStopsCleanly(t *testing.T) {
 	t.Parallel()
 	const n = 4
@@ -48,11 +50,17 @@ func TestDevDemoShowsResultsAndStopsCleanly(t *testing.T) {
 		default:
 		}
 		ok, failed := results()
-		return len(ok)+len(failed) >= n+1 && strings.Contains(stderr.String(), "demo: done")
+		return len(ok)+len(failed) >= n+2 && strings.Contains(stderr.String(), "demo: done")
 	})
 	ok, failed := results()
-	if len(ok) != n || len(failed) != 1 {
-		t.Fatalf("%d succeeded and %d failed, want %d and 1:\n%s", len(ok), len(failed), n, stderr.String())
+	if len(ok) != n+1 || len(failed) != 1 {
+		t.Fatalf("%d succeeded and %d failed, want %d and 1:\n%s", len(ok), len(failed), n+1, stderr.String())
+	}
+	wantSource := map[string]string{dev.SignupWABAID: "webhook", dev.SweepWABAID: "sweep"}
+	for _, l := range append(append([]map[string]any(nil), ok...), failed...) {
+		if want := cmp.Or(wantSource[l["waba_id"].(string)], "worker-dev-demo"); l["source"] != want {
+			t.Errorf("result line with source %v, want %s: %v", l["source"], want, l)
+		}
 	}
 	// The automatic path: the webhook arrived, became a waba.shared, and
 	// the worker assigned the WABA.
@@ -96,7 +104,7 @@ func TestDevDemoShowsResultsAndStopsCleanly(t *testing.T) {
 	}
 	already := 0
 	for _, s := range ok {
-		if (!seeded[s["waba_id"].(string)] && s["waba_id"] != dev.SignupWABAID) || s["system_user_id"] != emulator.DevSystemUserID {
+		if (!seeded[s["waba_id"].(string)] && s["waba_id"] != dev.SignupWABAID && s["waba_id"] != dev.SweepWABAID) || s["system_user_id"] != emulator.DevSystemUserID {
 			t.Errorf("a success line: %v", s)
 		}
 		if s["already_assigned"] == true {
@@ -137,6 +145,11 @@ func TestDevDemoShowsResultsAndStopsCleanly(t *testing.T) {
 		t.Fatalf("emit from another terminal: exit %d, %s", r.code, r.stderr)
 	}
 	waitFor(t, "dev's line for evt-other", 10*time.Second, func() bool { return strings.Contains(stderr.String(), `"event_id":"evt-other"`) })
+	for _, l := range jsonLines(stderr.String()) {
+		if l["event_id"] == "evt-other" && (l["source"] != "worker-emit" || l["already_assigned"] != true) {
+			t.Errorf("evt-other's line, want source worker-emit and already assigned (dev starts with it onboarded): %v", l)
+		}
+	}
 
 	cancel()
 	select {
@@ -202,5 +215,36 @@ func TestDevStoppedWhileStarting(t *testing.T) {
 	var stdout, stderr syncBuffer
 	if err := runDev(ctx, &stdout, &stderr, "dev", "--nats-port", "0", "--graph-addr", "127.0.0.1:0", "--http-addr", "", "--webhook-addr", "127.0.0.1:0"); err != nil {
 		t.Errorf("dev returned %v, want nil\n%s", err, stderr.String())
+	}
+}
+
+// worker dev reads SWEEP_INTERVAL as worker run does: a bad value is a
+// configuration error (exit 2, naming the variable); 0 turns the sweep off,
+// which the banner says.
+func TestDevSweepInterval(t *testing.T) {
+	t.Parallel()
+	r := runCLI(t.Context(), map[string]string{"SWEEP_INTERVAL": "500ms"}, "dev", "--nats-port", "0", "--graph-addr", "127.0.0.1:0", "--http-addr", "", "--webhook-addr", "127.0.0.1:0")
+	if r.code != 2 || !strings.Contains(r.stderr, "worker: configuration: SWEEP_INTERVAL: must be at least 1s") {
+		t.Errorf("SWEEP_INTERVAL=500ms: exit %d, stderr %q", r.code, r.stderr)
+	}
+	for _, c := range []struct{ value, banner string }{
+		{"0", "discovery sweep off (SWEEP_INTERVAL=0)"},
+		{"5m", "discovery sweep every 5m, the first 2s after start"},
+	} {
+		ctx, cancel := context.WithCancel(t.Context())
+		var stdout, stderr syncBuffer
+		done := make(chan error, 1)
+		go func() {
+			done <- cliRun(ctx, map[string]string{"LOG_FORMAT": "json", "SWEEP_INTERVAL": c.value}, &stdout, &stderr,
+				"dev", "--nats-port", "0", "--graph-addr", "127.0.0.1:0", "--http-addr", "", "--webhook-addr", "127.0.0.1:0")
+		}()
+		waitFor(t, "the banner", 30*time.Second, func() bool { return strings.Contains(stdout.String(), "Ctrl-C stops everything") })
+		if !strings.Contains(stdout.String(), c.banner) {
+			t.Errorf("SWEEP_INTERVAL=%s: banner lacks %q:\n%s", c.value, c.banner, stdout.String())
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("SWEEP_INTERVAL=%s: %v", c.value, err)
+		}
 	}
 }

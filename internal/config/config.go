@@ -167,14 +167,7 @@ var settings = []setting{
 			return err
 		}},
 	{env: "SWEEP_INTERVAL", flag: "sweep-interval", def: durationText(sweep.DefaultInterval), usage: "discovery sweep period (0 disables; else at least 1s)",
-		set: func(c *Config, v string) (err error) {
-			if strings.TrimSpace(v) == "0" {
-				c.SweepInterval = 0
-				return nil
-			}
-			c.SweepInterval, err = parseDuration(v, time.Second)
-			return err
-		}},
+		set: func(c *Config, v string) (err error) { c.SweepInterval, err = ParseSweepInterval(v); return err }},
 	{env: "WORKER_CONCURRENCY", flag: "concurrency", def: strconv.Itoa(workerDefaults.Concurrency), usage: "events worked at once (1-4096)",
 		set: func(c *Config, v string) (err error) { c.Concurrency, err = parseInt(v, 1, 4096); return err }},
 	{env: "WORKER_MAX_DELIVER", flag: "max-deliver", def: strconv.Itoa(workerDefaults.MaxDeliver), usage: "deliveries of one event before it fails as retries_exhausted (1-1000)",
@@ -422,6 +415,16 @@ func parseInt(v string, lo, hi int) (int, error) {
 		return 0, fmt.Errorf("must be a whole number from %d to %d", lo, hi)
 	}
 	return n, nil
+}
+
+// ParseSweepInterval reads a SWEEP_INTERVAL: "0" disables the sweep (0),
+// else a duration of at least 1s. `worker dev` reads it too, to respect the
+// variable with its own default.
+func ParseSweepInterval(v string) (time.Duration, error) {
+	if strings.TrimSpace(v) == "0" {
+		return 0, nil
+	}
+	return parseDuration(v, time.Second)
 }
 
 func parseDuration(v string, min time.Duration) (time.Duration, error) {

@@ -316,3 +316,39 @@ func TestFlagErrorsNameTheFlag(t *testing.T) {
 		t.Errorf("got %+v", ce)
 	}
 }
+
+// SWEEP_INTERVAL: "0" disables, else a duration of at least 1s; `worker dev`
+// parses the variable with the same function.
+func TestParseSweepInterval(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		in   string
+		want time.Duration
+		err  string
+	}{
+		{in: "0", want: 0},
+		{in: " 0 ", want: 0},
+		{in: "1m", want: time.Minute},
+		{in: "1s", want: time.Second},
+		{in: "500ms", err: "must be at least 1s"},
+		{in: "0s", err: "must be at least 1s"},
+		{in: "hourly", err: "must be a duration"},
+	} {
+		got, err := config.ParseSweepInterval(c.in)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("ParseSweepInterval(%q) = %v, %v; want an error with %q", c.in, got, err, c.err)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("ParseSweepInterval(%q) = %v, %v; want %v", c.in, got, err, c.want)
+		}
+	}
+	e := minimal()
+	e["SWEEP_INTERVAL"] = "0"
+	cfg, err := config.Load(nil, env(e), nil)
+	if err != nil || cfg.SweepInterval != 0 {
+		t.Errorf("SWEEP_INTERVAL=0: %v, %v", cfg.SweepInterval, err)
+	}
+}

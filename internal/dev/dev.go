@@ -1,9 +1,12 @@
 // Package dev runs the whole system on one machine, as `worker dev` does:
 // an embedded NATS JetStream server, the Graph emulator seeded with
-// emulator.DefaultSeed on a real TCP port, and the worker (app.Run) wired
-// to both. It prints where each part listens and one line per result, and
-// with Demo > 0 emits that many events itself. Nothing outside the process
-// is needed: no service, no network, no configuration.
+// emulator.DefaultSeed on a real TCP port, the webhook gateway, and the
+// worker (app.Run) wired to them, sweeping every minute. It prints where
+// each part listens and one line per result (with its event's source), and
+// with Demo > 0 emits that many events itself, shares one WABA through
+// Embedded Signup (the webhook path) and one "while the webhook was down"
+// (the sweep's path). Nothing outside the process is needed: no service, no
+// network, no configuration.
 package dev
 
 import (
@@ -13,12 +16,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/wabaworker/waba-worker/internal/wabatype"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,7 +35,9 @@ import (
 	"github.com/wabaworker/waba-worker/internal/events"
 	"github.com/wabaworker/waba-worker/internal/graph"
 	"github.com/wabaworker/waba-worker/internal/natsserver"
+	"github.com/wabaworker/waba-worker/internal/sweep"
 	"github.com/wabaworker/waba-worker/internal/util/textutil"
+	"github.com/wabaworker/waba-worker/internal/wabatype"
 	"github.com/wabaworker/waba-worker/internal/worker"
 )
 
@@ -53,8 +58,15 @@ const UnknownWABAID = "999000000000001"
 type Options struct {
 	// Demo is how many events to emit at start, one of them (when there are
 	// two or more) for a WABA the business does not have, so that the demo
-	// shows a failure too. Defaults to 0: none.
+	// shows a failure too. With Demo > 0 the demo also shares SignupWABAID
+	// through Embedded Signup (a webhook) and, when the sweep runs,
+	// SweepWABAID "while the webhook was down" (no webhook, no event: the
+	// sweep finds it). Defaults to 0: none.
 	Demo int
+	// SweepInterval is the discovery sweep's period (SWEEP_INTERVAL); the
+	// first sweep comes SweepFirstDelay after the worker starts. NoSweep
+	// disables it. Defaults to DefaultSweepInterval (1m).
+	SweepInterval time.Duration
 	// StoreDir is the JetStream store. Defaults to a temporary directory,
 	// removed at exit.
 	StoreDir string
@@ -113,6 +125,13 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 	if o.Demo < 0 {
 		return errors.New("dev: Demo must not be negative")
+	}
+	switch {
+	case o.SweepInterval == 0:
+		o.SweepInterval = DefaultSweepInterval
+	case o.SweepInterval == NoSweep:
+	case o.SweepInterval < time.Second:
+		return errors.New("dev: SweepInterval must be at least 1s, or NoSweep")
 	}
 	log := o.Log
 	wlog := slog.New(resultLinesOnce{cmp.Or(o.WorkerLog, log).Handler()})
@@ -181,7 +200,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	if _, err := worker.EnsureStream(ctx, js, topo); err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
-	results := make(chan wabatype.Result, 64)
+	results := make(chan result, 64)
 	watchCtx, cancelWatch := context.WithCancel(ctx)
 	stopWatch, err := watch(watchCtx, js, topo, log, results)
 	if err != nil {
@@ -195,6 +214,20 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err != nil {
 		return err
 	}
+	cfg.SweepInterval = max(o.SweepInterval, 0)
+	// Before the worker starts, so that its first sweep sees them: the WABA
+	// shared while the webhook was down, and the seeded WABAs the demo does
+	// not use as onboarded already (else the first sweep would emit them all).
+	sweepWABA := ""
+	if o.Demo > 0 && cfg.SweepInterval > 0 {
+		if err := emu.AddWABA(emulator.DevBusinessID, SweepWABAID); err != nil {
+			return fmt.Errorf("dev: %w", err)
+		}
+		sweepWABA = SweepWABAID
+	}
+	if _, err := preOnboard(ctx, js, cfg, emu, demoWABAs(o.Demo)); err != nil {
+		return err
+	}
 	stopGateway, err := startGateway(ctx, js, &env, cmp.Or(o.WebhookAddr, DefaultWebhookAddr),
 		slog.New(gatewayLog{log.With("component", "webhook").Handler()}))
 	if err != nil {
@@ -205,14 +238,14 @@ func Run(ctx context.Context, o Options) (err error) {
 			log.Warn("webhook gateway", "error", err.Error())
 		}
 	}()
-	printBanner(o.Out, cmp.Or(o.Command, "worker"), env, topo, temp)
+	printBanner(o.Out, cmp.Or(o.Command, "worker"), env, topo, temp, cfg.SweepInterval)
 
 	wctx, stopWorker := context.WithCancel(ctx)
 	defer stopWorker()
 	started := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- app.Run(wctx, cfg, app.Options{Logger: wlog, ProbeInterval: time.Second,
+		done <- app.Run(wctx, cfg, app.Options{Logger: wlog, ProbeInterval: time.Second, SweepFirstDelay: SweepFirstDelay,
 			OnStart: func(*worker.Worker) { close(started) }})
 	}()
 	select {
@@ -228,7 +261,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	demoCtx, stopDemo := context.WithCancel(ctx)
 	defer func() { stopDemo(); demo.Wait() }()
 	if o.Demo > 0 {
-		demo.Go(func() { runDemo(demoCtx, js, topo, emu, o.Demo, log, results) })
+		demo.Go(func() { runDemo(demoCtx, js, topo, emu, o.Demo, sweepWABA, log, results) })
 	} else {
 		demo.Go(func() { drain(demoCtx, results) })
 	}
@@ -256,7 +289,8 @@ func Run(ctx context.Context, o Options) (err error) {
 
 // WorkerConfig is the worker's configuration in env: the emulator's
 // business and system user (looked up by name, as most BSPs configure it),
-// and retry settings short enough for a demo.
+// retry settings short enough for a demo, and a sweep every
+// DefaultSweepInterval (Options.SweepInterval overrides it).
 func WorkerConfig(env Env) (config.Config, error) {
 	vars := map[string]string{
 		"NATS_URL":                    env.NATSURL,
@@ -273,6 +307,7 @@ func WorkerConfig(env Env) (config.Config, error) {
 		"WORKER_BREAKER_OPEN_TIMEOUT": "5s",
 		"WORKER_SHUTDOWN_TIMEOUT":     "5s",
 		"GRAPH_TIMEOUT":               "5s",
+		"SWEEP_INTERVAL":              DefaultSweepInterval.String(),
 	}
 	cfg, err := config.Load(nil, config.MapEnv(vars), io.Discard)
 	if err != nil {
@@ -333,29 +368,77 @@ func httpAddr(addr string, log *slog.Logger) (string, error) {
 	return a, nil
 }
 
-// watch logs one line per result published from now on and hands each to
-// results (dropping when nobody reads). stop ends it.
-func watch(ctx context.Context, js jetstream.JetStream, topo wabatype.Topology, log *slog.Logger, results chan<- wabatype.Result) (stop func(), err error) {
+// result is a result with the source of its event ("" when unknown).
+type result struct {
+	wabatype.Result
+	Source string
+}
+
+func (r result) wabaID() string {
+	if r.Succeeded != nil {
+		return r.Succeeded.WabaID
+	}
+	return r.Failed.WabaID
+}
+
+func (r result) eventID() string {
+	if r.Succeeded != nil {
+		return r.Succeeded.EventID
+	}
+	return r.Failed.EventID
+}
+
+// maxSources bounds the events whose source watch remembers while their
+// result is pending.
+const maxSources = 100_000
+
+// watch logs one line per result published from now on, with the source of
+// its event, and hands each to results (dropping when nobody reads). It
+// follows the inputs too, in the stream's order, to learn each event's
+// source (a result does not carry it), and logs a line for each event the
+// sweep publishes. stop ends it.
+func watch(ctx context.Context, js jetstream.JetStream, topo wabatype.Topology, log *slog.Logger, results chan<- result) (stop func(), err error) {
 	cons, err := js.OrderedConsumer(ctx, topo.Stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{topo.SucceededSubject, topo.FailedSubject},
+		FilterSubjects: []string{topo.Subject, topo.SucceededSubject, topo.FailedSubject},
 		DeliverPolicy:  jetstream.DeliverNewPolicy,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dev: follow results: %w", err)
 	}
+	sources := map[string]string{} // event id -> source; Consume calls one at a time
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
 		var seq uint64
 		if meta, err := msg.Metadata(); err == nil {
 			seq = meta.Sequence.Stream
+		}
+		if msg.Subject() == topo.Subject {
+			ev, _ := events.Decode(msg.Data()) // an invalid event still names what it could read
+			id := events.EventID(ev.ID, msg.Headers().Get(jetstream.MsgIDHeader), seq)
+			if len(sources) >= maxSources {
+				clear(sources)
+			}
+			sources[id] = ev.Source
+			if ev.Source == sweep.Source {
+				log.Info("sweep: a listed WABA the ledger does not show onboarded: waba.shared published",
+					"source", ev.Source, "event_id", id, "waba_id", ev.WabaID)
+			}
+			return
 		}
 		r, err := wabatype.DecodeResult(topo, msg.Subject(), seq, msg.Data())
 		if err != nil {
 			log.Warn("unreadable result", "error", err.Error())
 			return
 		}
-		LogResult(log, r)
+		res := result{Result: r}
+		res.Source = sources[res.eventID()]
+		delete(sources, res.eventID())
+		if res.Source == "" && r.Failed != nil {
+			ev, _ := events.Decode(r.Failed.Event) // published before dev followed the stream
+			res.Source = ev.Source
+		}
+		LogResult(log, r, res.Source)
 		select {
-		case results <- r:
+		case results <- res:
 		case <-ctx.Done():
 		}
 	})
@@ -365,17 +448,20 @@ func watch(ctx context.Context, js jetstream.JetStream, topo wabatype.Topology, 
 	return cc.Stop, nil
 }
 
-// LogResult writes one line for a result: what was assigned, or the
-// failure's kind, Graph code and subcode, message and trace id.
-func LogResult(log *slog.Logger, r wabatype.Result) {
+// LogResult writes one line for a result: the source of its event (sweep,
+// webhook, worker-dev-demo, ...; "unknown" when not known), then what was
+// assigned, or the failure's kind, Graph code and subcode, message and
+// trace id.
+func LogResult(log *slog.Logger, r wabatype.Result, source string) {
+	source = cmp.Or(source, "unknown")
 	if s := r.Succeeded; s != nil {
-		log.Info("succeeded", "outcome", "succeeded", "event_id", s.EventID, "waba_id", s.WabaID,
+		log.Info("succeeded", "outcome", "succeeded", "source", source, "event_id", s.EventID, "waba_id", s.WabaID,
 			"system_user_id", s.SystemUserID, "tasks", s.Tasks, "already_assigned", s.AlreadyAssigned,
 			"attempts", s.Attempts)
 		return
 	}
 	f := r.Failed
-	attrs := []any{"outcome", "failed", "event_id", f.EventID, "waba_id", f.WabaID, "kind", f.Error.Kind}
+	attrs := []any{"outcome", "failed", "source", source, "event_id", f.EventID, "waba_id", f.WabaID, "kind", f.Error.Kind}
 	if f.Error.GraphCode != nil {
 		attrs = append(attrs, "graph_code", *f.Error.GraphCode)
 	}
@@ -421,7 +507,7 @@ func (h resultLinesOnce) WithGroup(name string) slog.Handler {
 }
 
 // drain reads results nobody waits for.
-func drain(ctx context.Context, results <-chan wabatype.Result) {
+func drain(ctx context.Context, results <-chan result) {
 	for {
 		select {
 		case <-results:
@@ -433,25 +519,35 @@ func drain(ctx context.Context, results <-chan wabatype.Result) {
 
 // runDemo emits n events, the last of them (when n >= 2) for a WABA the
 // business does not have; with n >= 3 the second WABA is assigned
-// beforehand, to show an already-assigned success. It waits for their
-// results, then says so.
-func runDemo(ctx context.Context, js jetstream.JetStream, topo wabatype.Topology, emu *emulator.Server, n int, log *slog.Logger, results <-chan wabatype.Result) {
-	ids := emulator.DevWABAIDs()
-	signup := demoSignup(ctx, emu, log) // webhook.go: the automatic path
+// beforehand, to show an already-assigned success. It also shares
+// SignupWABAID through Embedded Signup (the webhook path) and, when
+// sweepWABA is set, counts on the sweep to find that WABA, which was shared
+// before the worker started, with no webhook and no event. It waits for the
+// results (the sweep's for at most sweepWait), then says so.
+func runDemo(ctx context.Context, js jetstream.JetStream, topo wabatype.Topology, emu *emulator.Server, n int, sweepWABA string, log *slog.Logger, results <-chan result) {
+	wabas := demoWABAs(n)
+	// Results counted by WABA, the first one of each: the webhook's path
+	// (webhook.go) and the sweep's.
+	byWABA := map[string]bool{}
+	if signup := demoSignup(ctx, emu, log); signup != "" {
+		byWABA[signup] = true
+	}
+	if sweepWABA != "" {
+		log.Info("demo: a WABA was shared while the webhook was down: no webhook, no event; the discovery sweep finds it",
+			"waba_id", sweepWABA, "first_sweep_in", SweepFirstDelay.String())
+		byWABA[sweepWABA] = true
+	}
 	if n >= 3 {
-		_ = emu.Assign(ids[1], emulator.DevSystemUserID, "MANAGE")
+		_ = emu.Assign(wabas[1], emulator.DevSystemUserID, "MANAGE")
 	}
 	var run [3]byte
 	_, _ = rand.Read(run[:])
 	prefix := "demo-" + hex.EncodeToString(run[:]) + "-"
 	want := map[string]bool{}
 	now := time.Now().UTC().Format(time.RFC3339)
-	for i := range n {
-		ev := events.Shared{ID: prefix + strconv.Itoa(i+1), WabaID: ids[i%len(ids)], BusinessID: emulator.DevBusinessID,
+	for i, waba := range wabas {
+		ev := events.Shared{ID: prefix + strconv.Itoa(i+1), WabaID: waba, BusinessID: emulator.DevBusinessID,
 			Source: "worker-dev-demo", OccurredAt: now}
-		if n >= 2 && i == n-1 {
-			ev.WabaID = UnknownWABAID
-		}
 		_, payload, err := emit.Encode(ev)
 		if err == nil {
 			_, err = emit.Publish(ctx, js, topo, ev.ID, payload)
@@ -466,25 +562,33 @@ func runDemo(ctx context.Context, js jetstream.JetStream, topo wabatype.Topology
 	}
 	log.Info("demo: events emitted, waiting for their results", "events", n)
 	var ok, failed int
-	if signup != "" {
-		n++
+	var deadline <-chan time.Time
+	if sweepWABA != "" {
+		t := time.NewTimer(sweepWait)
+		defer t.Stop()
+		deadline = t.C
 	}
-	for ok+failed < n {
+	for len(want)+len(byWABA) > 0 {
 		select {
 		case r := <-results:
 			switch {
-			case r.Succeeded != nil && r.Succeeded.WabaID == signup && signup != "":
-				signup = ""
+			case want[r.eventID()]:
+				delete(want, r.eventID())
+			case byWABA[r.wabaID()]:
+				delete(byWABA, r.wabaID())
+			default:
+				continue
+			}
+			if r.OK() {
 				ok++
-			case r.Failed != nil && r.Failed.WabaID == signup && signup != "":
-				signup = ""
+			} else {
 				failed++
-			case r.Succeeded != nil && want[r.Succeeded.EventID]:
-				delete(want, r.Succeeded.EventID)
-				ok++
-			case r.Failed != nil && want[r.Failed.EventID]:
-				delete(want, r.Failed.EventID)
-				failed++
+			}
+		case <-deadline:
+			if byWABA[sweepWABA] {
+				delete(byWABA, sweepWABA)
+				log.Warn("demo: the sweep has not onboarded the WABA shared while the webhook was down; not waiting any more "+
+					"(with --store, an earlier run's ledger or sweep may hold it back)", "waba_id", sweepWABA, "waited", sweepWait.String())
 			}
 		case <-ctx.Done():
 			return
@@ -494,7 +598,7 @@ func runDemo(ctx context.Context, js jetstream.JetStream, topo wabatype.Topology
 	drain(ctx, results)
 }
 
-func printBanner(w io.Writer, self string, env Env, topo wabatype.Topology, temp bool) {
+func printBanner(w io.Writer, self string, env Env, topo wabatype.Topology, temp bool, sweepEvery time.Duration) {
 	ids := emulator.DevWABAIDs()
 	store := env.StoreDir
 	if temp {
@@ -512,9 +616,15 @@ func printBanner(w io.Writer, self string, env Env, topo wabatype.Topology, temp
 	}
 	p("  webhook gateway %s  (Meta's callback URL; verify token %s, app secret %s;", env.WebhookURL, DevVerifyToken, DevAppSecret)
 	p("                  the emulator delivers account_update here, the gateway publishes waba.shared)")
+	if sweepEvery > 0 {
+		p("  discovery sweep every %s, the first %s after start (SWEEP_INTERVAL; 0 disables): publishes waba.shared", shortDuration(sweepEvery), SweepFirstDelay)
+		p("                  for each listed WABA the ledger lacks (the seeded WABAs the demo does not use start onboarded)")
+	} else {
+		p("  discovery sweep off (SWEEP_INTERVAL=0)")
+	}
 	p("")
 	p("From another terminal:")
-	p("  %s emit --nats-url %s --waba-id %s --wait 30s", self, env.NATSURL, ids[len(ids)-1])
+	p("  %s emit --nats-url %s --waba-id %s --wait 30s   # already assigned: dev starts with it onboarded", self, env.NATSURL, ids[len(ids)-1])
 	p("  %s emit --nats-url %s --waba-id %s --wait 30s   # fails: not shared with the business", self, env.NATSURL, UnknownWABAID)
 	p("  %s replay --nats-url %s --since 1h --dry-run", self, env.NATSURL)
 	p("  %s graph-emulator share --url %s --waba-id 102290129340501 --wait 30s   # Embedded Signup: webhook -> waba.shared", self, env.GraphURL)
@@ -522,4 +632,16 @@ func printBanner(w io.Writer, self string, env Env, topo wabatype.Topology, temp
 		env.GraphURL, graph.DefaultVersion, ids[len(ids)-1], emulator.DevBusinessID)
 	p("")
 	p("One line per result follows. Ctrl-C stops everything.")
+}
+
+// shortDuration is d as SWEEP_INTERVAL would say it: 1m, not 1m0s.
+func shortDuration(d time.Duration) string {
+	t := d.String()
+	if strings.HasSuffix(t, "m0s") {
+		t = strings.TrimSuffix(t, "0s")
+	}
+	if strings.HasSuffix(t, "h0m") {
+		t = strings.TrimSuffix(t, "0m")
+	}
+	return t
 }

@@ -112,6 +112,11 @@ type RunConfig struct {
 	// random time up to that, so that replicas started together do not all
 	// try at once. Defaults to min(Every/10, 30s).
 	FirstDelay time.Duration
+	// FirstExact makes the first turn come after exactly FirstDelay instead
+	// of a random time up to it: for a single process that has no replica
+	// to spread from and wants its first sweep at a known moment (`worker
+	// dev`, whose demo shows it). Defaults to false.
+	FirstExact bool
 	// BusyRetry is when Run tries again after TurnBusy or TurnError: the
 	// soonest a replica takes over from one that died sweeping (after the
 	// lease's TTL). Defaults to min(Every, 1m).
@@ -160,7 +165,7 @@ func (c RunConfig) WithDefaults() RunConfig {
 // So N replicas sweep once per interval between them, and a replica killed
 // mid-sweep (no release, no mark) leaves the lease to expire: the next
 // replica whose turn comes after the TTL sweeps. The first turn comes after
-// a random delay up to FirstDelay.
+// a random delay up to FirstDelay (exactly FirstDelay with FirstExact).
 func Run(ctx context.Context, c RunConfig) error {
 	c = c.WithDefaults()
 	switch {
@@ -169,7 +174,10 @@ func Run(ctx context.Context, c RunConfig) error {
 	case c.Locker == nil || c.Marks == nil || c.Sweep == nil:
 		return errors.New("sweep: RunConfig.Locker, Marks and Sweep are required")
 	}
-	wait := jitter(c.FirstDelay)
+	wait := c.FirstDelay
+	if !c.FirstExact {
+		wait = jitter(c.FirstDelay)
+	}
 	for {
 		if timeutil.Sleep(ctx, wait) != nil {
 			return nil

@@ -293,3 +293,43 @@ func TestRunConfigErrors(t *testing.T) {
 		t.Error("empty RunConfig accepted")
 	}
 }
+
+// With FirstExact the first turn comes after exactly FirstDelay, not a
+// random time up to it (worker dev shows its first sweep at a known moment).
+func TestRunFirstExact(t *testing.T) {
+	t.Parallel()
+	b := setupRun(t)
+	_, js := b.srv.Connect()
+	locks, err := js.KeyValue(t.Context(), lockBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const first = 300 * time.Millisecond
+	swept := make(chan time.Time, 1)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		done <- sweep.Run(ctx, sweep.RunConfig{Every: time.Hour, FirstDelay: first, FirstExact: true,
+			Locker: lease.New(locks, lease.Options{Owner: "dev", TTL: leaseTTL}), Marks: b.kv,
+			Sweep: func(context.Context) error {
+				select {
+				case swept <- time.Now():
+				default:
+				}
+				return nil
+			}})
+	}()
+	select {
+	case at := <-swept:
+		if d := at.Sub(start); d < first {
+			t.Errorf("first sweep %v after start, want at least %v", d, first)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no sweep within 10s")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
