@@ -50,6 +50,11 @@ type Options struct {
 	// Defaults to a random time up to min(SWEEP_INTERVAL/10, 30s), so that
 	// replicas started together do not all try at once.
 	SweepFirstDelay time.Duration
+	// SweepAfter, if not nil, holds the first discovery sweep until it is
+	// closed; SweepFirstDelay then counts from that moment (`worker dev`
+	// closes it once its demo's own events have their results, so that the
+	// first sweep does not emit the WABAs those events are onboarding).
+	SweepAfter <-chan struct{}
 	// OnHTTP, if set, is called with the address the HTTP endpoints listen
 	// on, before OnStart (tests listen on port 0 and learn the port).
 	OnHTTP func(net.Addr)
@@ -188,7 +193,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	var sweeps sync.WaitGroup
 	if cfg.SweepInterval > 0 {
 		lister := SweepLister{Client: client, Breaker: br, Paused: func() wabatype.PauseReason { return w.Status().Paused }}
-		sweeps.Go(func() { runSweeps(ctx, cfg, opts.SweepFirstDelay, lister, js, kv, mx, log) })
+		sweeps.Go(func() { runSweeps(ctx, cfg, opts.SweepAfter, opts.SweepFirstDelay, lister, js, kv, mx, log) })
 	}
 	defer sweeps.Wait()
 	if err := w.Run(ctx); err != nil {

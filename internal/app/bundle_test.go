@@ -43,6 +43,10 @@ type bundle struct {
 	results *resultstest.Collector
 	// tracer, if set before start, is the worker's tracer provider.
 	tracer trace.TracerProvider
+	// sweepAfter and sweepFirst, if set before start, are the Options of
+	// the same names.
+	sweepAfter <-chan struct{}
+	sweepFirst time.Duration
 
 	mu       sync.Mutex
 	cancel   context.CancelFunc
@@ -118,7 +122,7 @@ func (b *bundle) start() {
 			OnStart:        func(w *worker.Worker) { started <- w },
 			OnHTTP:         func(a net.Addr) { b.mu.Lock(); b.httpAddr = a.String(); b.mu.Unlock() },
 			Getenv:         func(k string) string { return b.env[k] },
-			TracerProvider: b.tracer})
+			TracerProvider: b.tracer, SweepAfter: b.sweepAfter, SweepFirstDelay: b.sweepFirst})
 	}()
 	select {
 	case w := <-started:

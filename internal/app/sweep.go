@@ -61,10 +61,10 @@ func NewSweeper(cfg config.Config, lister sweep.Lister, js jetstream.JetStream, 
 
 // runSweeps sweeps every cfg.SweepInterval, one replica at a time (the
 // sweep's lease in the lock bucket, the last sweep's mark in the ledger
-// bucket), once the buckets are bound, until ctx ends. A positive
-// firstDelay is exactly when the first turn comes (Options.SweepFirstDelay);
-// else sweep.Run's jittered default.
-func runSweeps(ctx context.Context, cfg config.Config, firstDelay time.Duration, lister sweep.Lister, js jetstream.JetStream, kv *buckets, mx *metrics.Metrics, log *slog.Logger) {
+// bucket), once the buckets are bound and after is closed (nil: at once),
+// until ctx ends. A positive firstDelay is exactly when the first turn comes
+// (Options.SweepFirstDelay); else sweep.Run's jittered default.
+func runSweeps(ctx context.Context, cfg config.Config, after <-chan struct{}, firstDelay time.Duration, lister sweep.Lister, js jetstream.JetStream, kv *buckets, mx *metrics.Metrics, log *slog.Logger) {
 	for kv.locker.Load() == nil || kv.marks.Load() == nil {
 		t := time.NewTimer(250 * time.Millisecond)
 		select {
@@ -72,6 +72,13 @@ func runSweeps(ctx context.Context, cfg config.Config, firstDelay time.Duration,
 			t.Stop()
 			return
 		case <-t.C:
+		}
+	}
+	if after != nil {
+		select {
+		case <-ctx.Done():
+			return
+		case <-after:
 		}
 	}
 	marks := *kv.marks.Load()

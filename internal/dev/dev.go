@@ -64,7 +64,8 @@ type Options struct {
 	// sweep finds it). Defaults to 0: none.
 	Demo int
 	// SweepInterval is the discovery sweep's period (SWEEP_INTERVAL); the
-	// first sweep comes SweepFirstDelay after the worker starts. NoSweep
+	// first sweep comes SweepFirstDelay after the worker starts (with a
+	// demo, after the demo's own events have their results). NoSweep
 	// disables it. Defaults to DefaultSweepInterval (1m).
 	SweepInterval time.Duration
 	// StoreDir is the JetStream store. Defaults to a temporary directory,
@@ -238,14 +239,22 @@ func Run(ctx context.Context, o Options) (err error) {
 			log.Warn("webhook gateway", "error", err.Error())
 		}
 	}()
-	printBanner(o.Out, cmp.Or(o.Command, "worker"), env, topo, temp, cfg.SweepInterval)
+	printBanner(o.Out, cmp.Or(o.Command, "worker"), env, topo, temp, cfg.SweepInterval, o.Demo > 0)
 
 	wctx, stopWorker := context.WithCancel(ctx)
 	defer stopWorker()
 	started := make(chan struct{})
 	done := make(chan error, 1)
+	// With a demo, the first sweep waits for the demo's own events to have
+	// their results (runDemo closes demoSettled): else, on a slow machine,
+	// it would find their WABAs not yet in the ledger and emit them again.
+	var sweepAfter chan struct{}
+	if o.Demo > 0 {
+		sweepAfter = make(chan struct{})
+	}
 	go func() {
-		done <- app.Run(wctx, cfg, app.Options{Logger: wlog, ProbeInterval: time.Second, SweepFirstDelay: SweepFirstDelay,
+		done <- app.Run(wctx, cfg, app.Options{Logger: wlog, ProbeInterval: time.Second,
+			SweepFirstDelay: SweepFirstDelay, SweepAfter: sweepAfter,
 			OnStart: func(*worker.Worker) { close(started) }})
 	}()
 	select {
@@ -261,7 +270,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	demoCtx, stopDemo := context.WithCancel(ctx)
 	defer func() { stopDemo(); demo.Wait() }()
 	if o.Demo > 0 {
-		demo.Go(func() { runDemo(demoCtx, js, topo, emu, o.Demo, sweepWABA, log, results) })
+		demo.Go(func() { runDemo(demoCtx, js, topo, emu, o.Demo, sweepWABA, sweepAfter, log, results) })
 	} else {
 		demo.Go(func() { drain(demoCtx, results) })
 	}
@@ -523,8 +532,26 @@ func drain(ctx context.Context, results <-chan result) {
 // SignupWABAID through Embedded Signup (the webhook path) and, when
 // sweepWABA is set, counts on the sweep to find that WABA, which was shared
 // before the worker started, with no webhook and no event. It waits for the
-// results (the sweep's for at most sweepWait), then says so.
-func runDemo(ctx context.Context, js jetstream.JetStream, topo wabatype.Topology, emu *emulator.Server, n int, sweepWABA string, log *slog.Logger, results <-chan result) {
+// results, then says so. Once every result but the sweep's is in (or
+// settleWait passed) it closes settled, which lets the first sweep run; it
+// waits for the sweep's result at most sweepWait from then.
+func runDemo(ctx context.Context, js jetstream.JetStream, topo wabatype.Topology, emu *emulator.Server, n int, sweepWABA string, settled chan<- struct{}, log *slog.Logger, results <-chan result) {
+	var deadline <-chan time.Time
+	settle := func() {
+		if settled == nil {
+			return
+		}
+		close(settled)
+		settled = nil
+		if sweepWABA != "" {
+			deadline = time.After(sweepWait)
+		}
+	}
+	defer func() {
+		if settled != nil {
+			close(settled)
+		}
+	}()
 	wabas := demoWABAs(n)
 	// Results counted by WABA, the first one of each: the webhook's path
 	// (webhook.go) and the sweep's.
@@ -534,7 +561,7 @@ func runDemo(ctx context.Context, js jetstream.JetStream, topo wabatype.Topology
 	}
 	if sweepWABA != "" {
 		log.Info("demo: a WABA was shared while the webhook was down: no webhook, no event; the discovery sweep finds it",
-			"waba_id", sweepWABA, "first_sweep_in", SweepFirstDelay.String())
+			"waba_id", sweepWABA, "first_sweep", SweepFirstDelay.String()+" after the demo's other results")
 		byWABA[sweepWABA] = true
 	}
 	if n >= 3 {
@@ -562,14 +589,15 @@ func runDemo(ctx context.Context, js jetstream.JetStream, topo wabatype.Topology
 	}
 	log.Info("demo: events emitted, waiting for their results", "events", n)
 	var ok, failed int
-	var deadline <-chan time.Time
-	if sweepWABA != "" {
-		t := time.NewTimer(sweepWait)
-		defer t.Stop()
-		deadline = t.C
-	}
+	hold := time.NewTimer(settleWait)
+	defer hold.Stop()
 	for len(want)+len(byWABA) > 0 {
+		if len(want) == 0 && (len(byWABA) == 0 || len(byWABA) == 1 && byWABA[sweepWABA]) {
+			settle()
+		}
 		select {
+		case <-hold.C:
+			settle() // a result that never comes must not hold the sweep forever
 		case r := <-results:
 			switch {
 			case want[r.eventID()]:
@@ -598,7 +626,7 @@ func runDemo(ctx context.Context, js jetstream.JetStream, topo wabatype.Topology
 	drain(ctx, results)
 }
 
-func printBanner(w io.Writer, self string, env Env, topo wabatype.Topology, temp bool, sweepEvery time.Duration) {
+func printBanner(w io.Writer, self string, env Env, topo wabatype.Topology, temp bool, sweepEvery time.Duration, demo bool) {
 	ids := emulator.DevWABAIDs()
 	store := env.StoreDir
 	if temp {
@@ -617,7 +645,11 @@ func printBanner(w io.Writer, self string, env Env, topo wabatype.Topology, temp
 	p("  webhook gateway %s  (Meta's callback URL; verify token %s, app secret %s;", env.WebhookURL, DevVerifyToken, DevAppSecret)
 	p("                  the emulator delivers account_update here, the gateway publishes waba.shared)")
 	if sweepEvery > 0 {
-		p("  discovery sweep every %s, the first %s after start (SWEEP_INTERVAL; 0 disables): publishes waba.shared", shortDuration(sweepEvery), SweepFirstDelay)
+		first := "start"
+		if demo {
+			first = "the demo's own results"
+		}
+		p("  discovery sweep every %s, the first %s after %s (SWEEP_INTERVAL; 0 disables): publishes waba.shared", shortDuration(sweepEvery), SweepFirstDelay, first)
 		p("                  for each listed WABA the ledger lacks (the seeded WABAs the demo does not use start onboarded)")
 	} else {
 		p("  discovery sweep off (SWEEP_INTERVAL=0)")

@@ -14,8 +14,9 @@ import (
 )
 
 // The discovery sweep of `worker dev`: every minute rather than `worker
-// run`'s hour, the first one a fixed 2s after the worker starts, so that
-// the demo shows it.
+// run`'s hour, the first one a fixed 2s after the worker starts (with a
+// demo, 2s after the demo's own events have their results), so that the
+// demo shows it and it does not re-emit the WABAs those events onboard.
 const (
 	DefaultSweepInterval = time.Minute
 	SweepFirstDelay      = 2 * time.Second
@@ -29,9 +30,13 @@ const (
 // the discovery sweep can find it.
 const SweepWABAID = "102290129340499"
 
-// sweepWait is how long after the demo starts it waits for the sweep's
-// result before it gives up counting it.
+// sweepWait is how long the demo waits for the sweep's result, from when it
+// lets the first sweep run, before it gives up counting it.
 const sweepWait = SweepFirstDelay + 30*time.Second
+
+// settleWait bounds how long the demo holds the first sweep back waiting for
+// its own events' results.
+const settleWait = 30 * time.Second
 
 // PreOnboardEventID is the event_id of the ledger records `worker dev`
 // writes at start for the seeded WABAs the demo does not use.

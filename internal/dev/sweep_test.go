@@ -166,7 +166,7 @@ func (b *devBundle) published() []events.Shared {
 }
 
 // The demo shares SweepWABAID "while the webhook was down": no webhook, no
-// event. The first sweep (2s after start) finds it; the worker assigns it;
+// event. The first sweep (2s after the demo's other results) finds it; the worker assigns it;
 // dev's result line says source=sweep, and the demo's count waits for it.
 func TestDemoSweepFindsTheWABASharedWhileTheWebhookWasDown(t *testing.T) {
 	t.Parallel()
@@ -210,6 +210,13 @@ func TestDemoSweepFindsTheWABASharedWhileTheWebhookWasDown(t *testing.T) {
 	if !slices.Equal(inputs, []string{sweep.Source}) {
 		t.Errorf("waba.shared events of %s by source %v, want only [sweep]", SweepWABAID, inputs)
 	}
+	// The first sweep came after the demo's own results (app.Options.
+	// SweepAfter): it emitted none of the WABAs the demo's events onboarded.
+	for _, ev := range b.published() {
+		if ev.Source == sweep.Source && ev.WabaID != SweepWABAID {
+			t.Errorf("the sweep emitted %s, a WABA of the demo's own events", ev.WabaID)
+		}
+	}
 	if got := b.env.Graph.Assignments(SweepWABAID)[emulator.DevSystemUserID]; !slices.Equal(got, []string{"MANAGE"}) {
 		t.Errorf("the emulator's assignment of %s: %v", SweepWABAID, got)
 	}
@@ -221,7 +228,7 @@ func TestDemoSweepFindsTheWABASharedWhileTheWebhookWasDown(t *testing.T) {
 	if !found {
 		t.Errorf("no line for the sweep's waba.shared:\n%s", b.log.String())
 	}
-	if !strings.Contains(b.banner.String(), "discovery sweep every 1m, the first 2s after start") {
+	if !strings.Contains(b.banner.String(), "discovery sweep every 1m, the first 2s after the demo's own results") {
 		t.Errorf("banner:\n%s", b.banner.String())
 	}
 	// Every result line names its source.
