@@ -317,7 +317,7 @@ func TestSweepRows(t *testing.T) {
 		"sweep, 30 listed, empty ledger           30          0       30           1            1",
 		"[met]          sweep, 300 listed: to emit = listed - onboarded, 3 list calls",
 		"50 of 300 listed (250 onboarded), 3 list calls, 3 Graph calls, 0 not listed, 0 published (dry run)",
-		"sweep, listing: peak RSS of 300 listed within 3 MiB of 30 listed (empty ledger)",
+		"sweep, listing: peak RSS of 300 listed within 4 MiB of 30 listed (empty ledger)",
 		"sweep: publishing is paced", "50 events at 5/s take 10.0s",
 	} {
 		if !strings.Contains(out.String(), want) {
