@@ -62,9 +62,11 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 
 	var md bytes.Buffer
 	text, mdt := newTable(stdout, false), newTable(&md, true)
-	text.header()
-	mdt.header()
 	scs := o.scenarios()
+	if len(scs) > 0 {
+		text.header()
+		mdt.header()
+	}
 	var results []result
 	for i, sc := range scs {
 		label := fmt.Sprintf("%02d-%s-%s-c%d", i+1, kindName(sc.kind), latencyName(sc.latency), sc.inFlight)
@@ -77,6 +79,16 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 		text.row(r, results)
 		mdt.row(r, results)
 		runtime.GC()
+	}
+	var sweeps []sweepResult
+	if len(o.sweepRows()) > 0 {
+		fmt.Fprintln(stderr, "bench: the discovery sweep rows")
+		sweeps = runSweeps(ctx, o, logf)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		printSweeps(stdout, false, sweeps)
+		printSweeps(&md, true, sweeps)
 	}
 	if o.Gateway && (len(o.Only) == 0 || slices.Contains(o.Only, "gateway")) {
 		fmt.Fprintln(stderr, "bench: the webhook gateway rows")
@@ -94,7 +106,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	}
 	printBreakdowns(&tail, results)
 	fmt.Fprintln(&tail)
-	targets(&tail, o, results)
+	targets(&tail, o, results, sweeps)
 	fmt.Fprintf(&tail, "\nload average at end: %s; the run took %s\n", loadAvg(), time.Since(began).Round(time.Second))
 	fmt.Fprintf(stdout, "\n%s", tail.Bytes())
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -65,6 +66,35 @@ func TestParseFlags(t *testing.T) {
 	if len(scs) != 7 || scs[0].kind != kindFloor || scs[0].events != 500 || scs[6].events != 20000 || scs[6].work != 1000 {
 		t.Errorf("quick rows %+v", scs)
 	}
+	// The sweep rows are not scenarios: a tenth and all of -sweep-listed,
+	// with the ledger, then with an empty one.
+	if got, want := o.sweepRows(), [][2]int{{1000, 900}, {10000, 9000}, {1000, 0}, {10000, 0}}; !slices.Equal(got, want) {
+		t.Errorf("sweep rows %v, want %v", got, want)
+	}
+	if got, want := q.sweepRows(), [][2]int(nil); !slices.Equal(got, want) {
+		t.Errorf("-only worker,memory: sweep rows %v", got)
+	}
+	for _, tc := range []struct {
+		args []string
+		want [][2]int
+	}{
+		{[]string{"-quick"}, [][2]int{{200, 180}, {2000, 1800}, {200, 0}, {2000, 0}}},
+		{[]string{"-quick", "-only", "sweep", "-sweep-listed", "300", "-sweep-onboarded", "250"}, [][2]int{{30, 25}, {300, 250}, {30, 0}, {300, 0}}},
+		{[]string{"-sweep-listed", "5", "-sweep-onboarded", "0"}, [][2]int{{5, 0}}},
+		{[]string{"-sweep-listed", "0"}, nil},
+	} {
+		o, err := parseFlags(tc.args, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := o.sweepRows(); !slices.Equal(got, tc.want) {
+			t.Errorf("%q: sweep rows %v, want %v", tc.args, got, tc.want)
+		}
+		if tc.args[0] == "-quick" && len(o.Only) > 0 && len(o.scenarios()) != 0 {
+			t.Errorf("%q: runs %d other rows", tc.args, len(o.scenarios()))
+		}
+	}
+
 	nf, err := parseFlags([]string{"-only", "worker", "-floor=false"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -78,6 +108,7 @@ func TestParseFlags(t *testing.T) {
 	for _, bad := range [][]string{
 		{"-latency", "fast"}, {"-inflight", "0"}, {"-only", "all"}, {"-big", "10", "-big-work", "20"}, {"extra"},
 		{"-lease-events", "10", "-lease-wabas", "11"}, {"-lease-inflight", "0"},
+		{"-sweep-listed", "10", "-sweep-onboarded", "11"}, {"-sweep-listed", "-1"}, {"-sweep-onboarded", "-1"},
 	} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("parseFlags(%q) accepted", bad)
@@ -211,7 +242,7 @@ func TestMemoryTargetNeedsTheFullBacklog(t *testing.T) {
 		{100_000, 120 << 20, "[missed]"},
 	} {
 		var out strings.Builder
-		targets(&out, Options{}, []result{{scenario: scenario{kind: kindMemory, events: tc.events, work: 1000, inFlight: 256}, peakRSS: tc.rss}})
+		targets(&out, Options{}, []result{{scenario: scenario{kind: kindMemory, events: tc.events, work: 1000, inFlight: 256}, peakRSS: tc.rss}}, nil)
 		var got string
 		for line := range strings.Lines(out.String()) {
 			if strings.Contains(line, "100,000 events waiting") {
@@ -243,6 +274,54 @@ func TestGatewayRows(t *testing.T) {
 	for _, want := range []string{"JetStream async ceiling             1", "JetStream async ceiling           100", "gateway                             1", "gateway                           100", "answer p99"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the table lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestSweepRows runs tiny sweep rows, `worker sweep --dry-run --json` as a
+// child process: 300 listed of which 250 onboarded, and a tenth of each,
+// then both with an empty ledger. It checks the counts (to emit, list
+// calls, nothing published), not the times.
+func TestSweepRows(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts NATS, the emulator and child processes")
+	}
+	t.Parallel()
+	o, err := parseFlags([]string{"-only", "sweep", "-sweep-listed", "300", "-sweep-onboarded", "250", "-stall", "60s"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := runSweeps(t.Context(), o, t.Logf)
+	want := []struct{ listed, onboarded, emit, pages int }{{30, 25, 5, 1}, {300, 250, 50, 3}, {30, 0, 30, 1}, {300, 0, 300, 3}}
+	if len(rs) != len(want) {
+		t.Fatalf("%d rows, want %d", len(rs), len(want))
+	}
+	for i, w := range want {
+		r := rs[i]
+		if r.err != nil {
+			t.Fatalf("row %s: %v", r.name(), r.err)
+		}
+		if r.listed != w.listed || r.sum.Listed != w.listed || r.sum.Onboarded != w.onboarded || r.sum.WouldEmit != w.emit || r.lines != w.emit ||
+			r.sum.Pages != w.pages || r.listCalls != w.pages || r.graphCalls != w.pages || r.published != 0 || !r.counted() {
+			t.Errorf("row %s: %+v, want %+v", r.name(), r, w)
+		}
+		if r.peakRSS <= 1<<20 || r.process <= 0 || r.listing <= 0 {
+			t.Errorf("row %s: peak RSS %d, process %s, listing %s", r.name(), r.peakRSS, r.process, r.listing)
+		}
+	}
+	var out strings.Builder
+	printSweeps(&out, false, rs)
+	targets(&out, o, nil, rs)
+	for _, want := range []string{
+		"sweep, 300 listed                       300        250       50           3            3",
+		"sweep, 30 listed, empty ledger           30          0       30           1            1",
+		"[met]          sweep, 300 listed: to emit = listed - onboarded, 3 list calls",
+		"50 of 300 listed (250 onboarded), 3 list calls, 3 Graph calls, 0 not listed, 0 published (dry run)",
+		"sweep, listing: peak RSS of 300 listed within 4 MiB of 30 listed (empty ledger)",
+		"sweep: publishing is paced", "50 events at 5/s take 10.0s",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
 	}
 }

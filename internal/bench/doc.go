@@ -13,6 +13,12 @@
 // as there are free slots, publish a result with Nats-Msg-Id and wait for
 // its PubAck, Ack) and no Graph work.
 //
+// The sweep rows (sweep.go) run `worker sweep --dry-run --json` the same
+// way, as a child process, over a business the emulator lists thousands of
+// WABAs for, most of them already assigned in the ledger: its time to list
+// and decide, the WABAs it finds to emit, its Graph calls and its peak RSS,
+// at a tenth of the listed and at all of them.
+//
 // The bench process watches, without taking part: results on
 // waba.assignment.> (core subscription: the time each result was
 // published), acks on $JS.ACK.> (the server's delivery time is in the ack

@@ -75,8 +75,14 @@ type Options struct {
 	LeaseEvents, LeaseWABAs int
 	LeaseLatency            time.Duration
 	LeaseInFlight           int
+	// SweepListed and SweepOnboarded make the sweep rows (sweep.go): a first
+	// `worker sweep --dry-run` over SweepListed WABAs listed by the
+	// emulator, SweepOnboarded of them assigned in the ledger, beside a row
+	// of a tenth of each. SweepListed 0 skips them. Default to 10,000 and
+	// 9,000.
+	SweepListed, SweepOnboarded int
 	// Only, when not empty, runs only these kinds of row: ceiling, floor
-	// (also run with worker), worker, lease, memory, gateway.
+	// (also run with worker), worker, lease, memory, sweep, gateway.
 	Only []string
 	// Verbose logs progress on stderr.
 	Verbose bool
@@ -95,7 +101,7 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 		fmt.Fprintln(stderr)
 		fs.PrintDefaults()
 	}
-	quick := fs.Bool("quick", false, "CI-sized run: backlogs of 2,000 (200 at 100ms), memory row of 20,000 with 1,000 worked")
+	quick := fs.Bool("quick", false, "CI-sized run: backlogs of 2,000 (200 at 100ms), memory row of 20,000 with 1,000 worked, sweep of 2,000 listed")
 	lat := fs.String("latency", "0,10ms,100ms", "comma list of Graph latencies")
 	inflight := fs.String("inflight", "16,64,256", "comma list of events in flight (WORKER_CONCURRENCY)")
 	events := fs.Int("events", 20000, "backlog per row")
@@ -118,7 +124,9 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 	leaseWABAs := fs.Int("lease-wabas", 200, "WABAs the lease row's events are spread over (adjacent in the stream)")
 	leaseLat := fs.Duration("lease-latency", 10*time.Millisecond, "Graph latency of the lease rows")
 	leaseC := fs.Int("lease-inflight", 64, "in flight of the lease rows")
-	only := fs.String("only", "", "comma list of the kinds of row to run: ceiling, floor, worker, lease, memory, gateway (default: all)")
+	sweepListed := fs.Int("sweep-listed", 10000, "WABAs the emulator lists for the sweep rows (and a tenth of them for the smaller row); 0 skips them")
+	sweepOnboarded := fs.Int("sweep-onboarded", 9000, "of -sweep-listed, the WABAs already assigned in the ledger (the rest are to emit)")
+	only := fs.String("only", "", "comma list of the kinds of row to run: ceiling, floor, worker, lease, memory, sweep, gateway (default: all)")
 	verbose := fs.Bool("v", false, "log progress on stderr")
 	if err := fs.Parse(args); err != nil {
 		return Options{}, err
@@ -132,6 +140,7 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 		WorkerBin: *workerBin, LogLevel: *logLevel, MarkdownFile: *md, ProfileDir: *prof,
 		Stall: *stall, Verbose: *verbose, Deliveries: *deliveries, Gateway: *gw,
 		LeaseEvents: *leaseEvents, LeaseWABAs: *leaseWABAs, LeaseLatency: *leaseLat, LeaseInFlight: *leaseC,
+		SweepListed: *sweepListed, SweepOnboarded: *sweepOnboarded,
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -145,6 +154,8 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 		def("slow-events", &o.SlowEvents, 200)
 		def("big", &o.Big, 20000)
 		def("big-work", &o.BigWork, 1000)
+		def("sweep-listed", &o.SweepListed, 2000)
+		def("sweep-onboarded", &o.SweepOnboarded, 1800)
 	}
 	var err error
 	if *only != "" {
@@ -174,6 +185,8 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 		return Options{}, errors.New("-lease-wabas must be from 1 to -lease-events")
 	case o.LeaseInFlight < 1 || o.LeaseInFlight > 4096:
 		return Options{}, errors.New("-lease-inflight must be from 1 to 4096")
+	case o.SweepListed < 0 || (o.SweepListed > 0 && (o.SweepOnboarded < 0 || o.SweepOnboarded > o.SweepListed)):
+		return Options{}, errors.New("-sweep-onboarded must be from 0 to -sweep-listed")
 	}
 	return o, nil
 }
@@ -198,10 +211,10 @@ func parseList[T any](s string, parse func(string) (T, error)) ([]T, error) {
 
 func parseKind(s string) (string, error) {
 	switch s {
-	case "ceiling", "floor", "worker", "lease", "memory", "gateway":
+	case "ceiling", "floor", "worker", "lease", "memory", "sweep", "gateway":
 		return s, nil
 	}
-	return "", fmt.Errorf("%q is not ceiling, floor, worker, lease, memory or gateway", s)
+	return "", fmt.Errorf("%q is not ceiling, floor, worker, lease, memory, sweep or gateway", s)
 }
 
 func parseLatency(s string) (time.Duration, error) {

@@ -209,7 +209,7 @@ func runRow(ctx context.Context, o Options, sc scenario, label string, logf func
 	exited := make(chan struct{})
 	var waitErr error
 	go func() { waitErr = cmd.Wait(); close(exited) }()
-	peak := watchPeakRSS(cmd.Process.Pid, exited)
+	peak := watchPeakRSS(cmd.Process.Pid, exited, 100*time.Millisecond)
 
 	runErr := awaitTarget(ctx, rec, exited, o.Stall)
 	if runErr == nil && metricsAddr != "" {
@@ -281,13 +281,15 @@ func runRow(ctx context.Context, o Options, sc scenario, label string, logf func
 	return res
 }
 
-// watchPeakRSS samples the peak RSS of process pid until exited is closed,
-// then sends the largest value seen (0 when /proc could not tell).
-func watchPeakRSS(pid int, exited <-chan struct{}) <-chan int64 {
+// watchPeakRSS samples the peak RSS of process pid every so often until
+// exited is closed, then sends the largest value seen (0 when /proc could not
+// tell). The last sample before the exit is as late as it gets: an exited
+// process has no memory left to read.
+func watchPeakRSS(pid int, exited <-chan struct{}, every time.Duration) <-chan int64 {
 	out := make(chan int64, 1)
 	go func() {
 		var peak int64
-		tick := time.NewTicker(100 * time.Millisecond)
+		tick := time.NewTicker(every)
 		defer tick.Stop()
 		for {
 			if v, ok := procPeakRSS(pid); ok {

@@ -26,20 +26,21 @@ var columns = []column{
 }
 
 type table struct {
-	w  io.Writer
-	md bool
+	w    io.Writer
+	md   bool
+	cols []column
 }
 
-func newTable(w io.Writer, md bool) *table { return &table{w: w, md: md} }
+func newTable(w io.Writer, md bool) *table { return &table{w: w, md: md, cols: columns} }
 
 func (t *table) header() {
-	cells := make([]string, len(columns))
-	for i, c := range columns {
+	cells := make([]string, len(t.cols))
+	for i, c := range t.cols {
 		cells[i] = c.title
 	}
 	t.line(cells)
 	if t.md {
-		seps := make([]string, len(columns))
+		seps := make([]string, len(t.cols))
 		for i := range seps {
 			seps[i] = "---:"
 		}
@@ -47,8 +48,8 @@ func (t *table) header() {
 		t.line(seps)
 		return
 	}
-	seps := make([]string, len(columns))
-	for i, c := range columns {
+	seps := make([]string, len(t.cols))
+	for i, c := range t.cols {
 		seps[i] = strings.Repeat("-", c.width)
 	}
 	t.line(seps)
@@ -65,9 +66,9 @@ func (t *table) line(cells []string) {
 			b.WriteString("  ")
 		}
 		if i == 0 {
-			fmt.Fprintf(&b, "%-*s", columns[i].width, c)
+			fmt.Fprintf(&b, "%-*s", t.cols[i].width, c)
 		} else {
-			fmt.Fprintf(&b, "%*s", columns[i].width, c)
+			fmt.Fprintf(&b, "%*s", t.cols[i].width, c)
 		}
 	}
 	fmt.Fprintln(t.w, strings.TrimRight(b.String(), " "))
@@ -155,7 +156,7 @@ func limit(r result, soFar []result) (lim float64, src string) {
 }
 
 // targets prints the targets beside what this run measured.
-func targets(w io.Writer, o Options, rs []result) {
+func targets(w io.Writer, o Options, rs []result, sweeps []sweepResult) {
 	fmt.Fprintln(w, "Targets (reported, not enforced):")
 	line := func(state, what, got string) {
 		fmt.Fprintf(w, "  %-14s %-62s %s\n", "["+state+"]", what, got)
@@ -220,6 +221,7 @@ func targets(w io.Writer, o Options, rs []result) {
 	}
 
 	leaseTargets(line, verdict, rs)
+	sweepTargets(line, verdict, sweeps)
 
 	measured := false
 	for _, r := range rs {
