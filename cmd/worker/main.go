@@ -13,7 +13,6 @@ import (
 )
 
 func main() {
-	cli.TuneGC(os.LookupEnv) // GOGC=400 unless set: see cli.DefaultGCPercent
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-ctx.Done()

@@ -40,9 +40,12 @@ func child(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			defer func() { pprof.StopCPUProfile(); f.Close() }()
 		}
 	}
-	// Every row's process runs with the worker's GC target (unless GOGC is
-	// set), so that the floor and ceiling rows compare like with like.
-	cli.TuneGC(os.LookupEnv)
+	// The floor and ceiling rows run with the worker's GC target (unless
+	// GOGC is set), so that they compare like with like; the worker row
+	// gets it from `worker run` itself.
+	if args[0] != "worker" {
+		cli.TuneGC(os.LookupEnv)
+	}
 	switch args[0] {
 	case "worker":
 		return cli.ExitCode(cli.Run(ctx, args[1:], os.LookupEnv, stdout, stderr), stderr)

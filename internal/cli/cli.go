@@ -131,6 +131,7 @@ func printUsage(w io.Writer) {
 }
 
 func runWorker(ctx context.Context, args []string, env config.LookupEnv, stdout, stderr io.Writer) error {
+	TuneGC(env)
 	cfg, err := config.Load(args, env, stdout)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -82,6 +82,7 @@ func sameFile(a, b string) bool {
 }
 
 func runDev(ctx context.Context, args []string, env config.LookupEnv, stdout, stderr io.Writer) error {
+	TuneGC(env)
 	getenv := getter(env)
 	fs := newFlagSet("worker dev")
 	o := dev.Options{Out: stdout, Command: selfCommand()}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"io"
 	"runtime/debug"
 	"testing"
 )
@@ -21,5 +22,23 @@ func TestTuneGC(t *testing.T) {
 	}
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Errorf("GC percent %d after TuneGC with GOGC set, want 100 (untouched)", got)
+	}
+}
+
+// The long-running commands set it; the one-shot ones keep the runtime's
+// default. Not parallel, as above.
+func TestGCTargetByCommand(t *testing.T) {
+	prev := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(prev) })
+	noEnv := func(string) (string, bool) { return "", false }
+	for _, c := range []struct {
+		cmd  string
+		want int
+	}{{"sweep", 100}, {"emit", 100}, {"status", 100}, {"replay", 100}, {"run", DefaultGCPercent}, {"webhook", DefaultGCPercent}, {"dev", DefaultGCPercent}} {
+		debug.SetGCPercent(100)
+		_ = Run(t.Context(), []string{c.cmd, "--help"}, noEnv, io.Discard, io.Discard)
+		if got := debug.SetGCPercent(100); got != c.want {
+			t.Errorf("worker %s: GC percent %d, want %d", c.cmd, got, c.want)
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 // runWebhook is `worker webhook`: the gateway from Meta's webhooks into
 // JetStream (internal/gateway).
 func runWebhook(ctx context.Context, args []string, env config.LookupEnv, stdout, stderr io.Writer) error {
+	TuneGC(env)
 	cfg, err := config.LoadWebhook(args, env, stdout)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
