@@ -192,7 +192,7 @@ func exported(t *testing.T) map[string]bool {
 	m.Watch(fullSources())
 	m.EventStarted()
 	m.EventFinished(wabatype.Outcome{Verdict: wabatype.Done}, 0)
-	m.GraphCall(graph.Call{Op: graph.OpProbe, HTTPStatus: 200, AppUsage: &graph.AppUsage{}})
+	m.GraphCall(graph.Call{Op: graph.OpProbe, HTTPStatus: 200, Usage: graph.Usage{AppHeader: `{"call_count":1}`}})
 	mfs, err := m.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)
