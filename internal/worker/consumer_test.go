@@ -19,7 +19,7 @@ import (
 // processOne runs one fake delivery through the worker, with intake open.
 func (b *testBundle) processOne(m *fakeMsg) {
 	b.t.Helper()
-	b.w.process(b.t.Context(), b.t.Context(), m)
+	b.w.process(b.t.Context(), b.t.Context(), m, nil)
 }
 
 func TestNewNeedsJetStreamAndHandler(t *testing.T) {
@@ -120,7 +120,7 @@ func TestMessageAfterTheStopIsGivenBack(t *testing.T) {
 	intake, cancel := context.WithCancel(t.Context())
 	cancel()
 	m := newMsg("evt-4", 1)
-	b.w.process(intake, t.Context(), m)
+	b.w.process(intake, t.Context(), m, nil)
 	if got := m.actions(); !slices.Equal(got, []string{"nak"}) || b.h.handled.Load() != 0 {
 		t.Errorf("actions %v, handled %d", got, b.h.handled.Load())
 	}
@@ -137,7 +137,7 @@ func TestUnpublishedResultNaks(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	m := newMsg("evt-5", 1)
-	b.w.process(t.Context(), ctx, m)
+	b.w.process(t.Context(), ctx, m, nil)
 	if got := m.actions(); !slices.Equal(got, []string{"nak 0s"}) {
 		t.Errorf("actions %v, want [nak 0s]", got)
 	}
@@ -257,7 +257,7 @@ func TestStopEndsAHold(t *testing.T) {
 	b := setup(t, h, Config{MaxDeliver: 1})
 	intake, cancel := context.WithCancel(t.Context())
 	m := newMsg("evt-10", 1)
-	go b.w.process(intake, t.Context(), m)
+	go b.w.process(intake, t.Context(), m, nil)
 	eventually(t, "the pause", func() bool { return b.w.Status().Paused == wabatype.PauseCredentials })
 	cancel()
 	settled(t, m)

@@ -117,7 +117,7 @@ func TestDeliveriesOfOneWABARunOneAtATime(t *testing.T) {
 		msgs[id] = newMsg(id, 1)
 	}
 	var wg sync.WaitGroup
-	start := func(id string) { wg.Go(func() { b.w.process(t.Context(), t.Context(), msgs[id]) }) }
+	start := func(id string) { wg.Go(func() { b.w.process(t.Context(), t.Context(), msgs[id], nil) }) }
 	start("w1-a")
 	eventually(t, "w1-a to be handled", func() bool { return running.Load() == 1 })
 	start("w1-b")
@@ -171,9 +171,9 @@ func TestParkedDeliveryIsKeptInProgress(t *testing.T) {
 	b := setup(t, h, Config{Concurrency: 2, AckWait: 300 * time.Millisecond})
 	first, second := newMsg("w1-a", 1), newMsg("w1-b", 1)
 	var wg sync.WaitGroup
-	wg.Go(func() { b.w.process(t.Context(), t.Context(), first) })
+	wg.Go(func() { b.w.process(t.Context(), t.Context(), first, nil) })
 	eventually(t, "first handled", func() bool { return b.h.handled.Load() == 1 })
-	wg.Go(func() { b.w.process(t.Context(), t.Context(), second) })
+	wg.Go(func() { b.w.process(t.Context(), t.Context(), second, nil) })
 	eventually(t, "the parked delivery kept in progress", func() bool { return second.inProg.Load() >= 2 })
 	close(release)
 	wg.Wait()
@@ -196,9 +196,9 @@ func TestParkedDeliveriesAreNakedAtStop(t *testing.T) {
 	intake, stop := context.WithCancel(t.Context())
 	first, second := newMsg("w1-a", 1), newMsg("w1-b", 1)
 	var wg sync.WaitGroup
-	wg.Go(func() { b.w.process(intake, t.Context(), first) })
+	wg.Go(func() { b.w.process(intake, t.Context(), first, nil) })
 	eventually(t, "first handled", func() bool { return b.h.handled.Load() == 1 })
-	wg.Go(func() { b.w.process(intake, t.Context(), second) })
+	wg.Go(func() { b.w.process(intake, t.Context(), second, nil) })
 	eventually(t, "second parked", func() bool { return b.w.Status().Parked == 1 })
 	stop()
 	close(release)
@@ -222,7 +222,7 @@ func TestDeliveryWaitsForTheLease(t *testing.T) {
 	locks.hold("w1")
 	m := newMsg("w1-a", 1)
 	var wg sync.WaitGroup
-	wg.Go(func() { b.w.process(t.Context(), t.Context(), m) })
+	wg.Go(func() { b.w.process(t.Context(), t.Context(), m, nil) })
 	eventually(t, "kept in progress while waiting", func() bool { return m.inProg.Load() >= 2 })
 	if h.handled.Load() != 0 || len(m.actions()) != 0 {
 		t.Fatalf("handled or settled while the WABA is held elsewhere: %v", m.actions())
@@ -242,7 +242,7 @@ func TestDeliveryWaitsForTheLease(t *testing.T) {
 	b2 := setup(t, &fakeHandler{key: keyOf}, Config{Locker: locks, LeaseWait: 50 * time.Millisecond, LeaseRetryDelay: 7 * time.Second})
 	locks.hold("w2")
 	m2 := newMsg("w2-a", 1)
-	b2.w.process(t.Context(), t.Context(), m2)
+	b2.w.process(t.Context(), t.Context(), m2, nil)
 	if got := m2.actions(); !slices.Equal(got, []string{"nak 7s"}) {
 		t.Errorf("after LeaseWait: actions %v, want [nak 7s]", got)
 	}
@@ -264,7 +264,7 @@ func TestLostLeaseCancelsTheWork(t *testing.T) {
 	b := setup(t, h, Config{Locker: locks})
 	m := newMsg("w1-a", 1)
 	go func() { <-lost; locks.lose() }()
-	b.w.process(t.Context(), t.Context(), m)
+	b.w.process(t.Context(), t.Context(), m, nil)
 	if got := m.actions(); !slices.Equal(got, []string{"nak 0s"}) {
 		t.Errorf("actions %v", got)
 	}
@@ -314,7 +314,7 @@ func TestRecorderRunsAfterThePubAckAndBeforeTheAck(t *testing.T) {
 	rec := &recorder{}
 	b := setup(t, &fakeHandler{key: keyOf}, Config{Recorder: rec})
 	rec.b, rec.msg = b, newMsg("w1-a", 1)
-	b.w.process(t.Context(), t.Context(), rec.msg)
+	b.w.process(t.Context(), t.Context(), rec.msg, nil)
 	if want := []string{"result-stored", "acts=0"}; !slices.Equal(rec.seen, want) {
 		t.Errorf("recorder saw %v, want %v", rec.seen, want)
 	}
@@ -335,7 +335,7 @@ func TestRecordedOutcomePublishesNothing(t *testing.T) {
 	}}
 	b := setup(t, h, Config{Recorder: rec})
 	rec.b, rec.msg = b, newMsg("w1-u", 1)
-	b.w.process(t.Context(), t.Context(), rec.msg)
+	b.w.process(t.Context(), t.Context(), rec.msg, nil)
 	if got := rec.msg.actions(); !slices.Equal(got, []string{"ack"}) {
 		t.Errorf("actions %v", got)
 	}
@@ -347,7 +347,7 @@ func TestRecordedOutcomePublishesNothing(t *testing.T) {
 	}
 	verdict = wabatype.RetryLater
 	rec.msg = newMsg("w1-v", 1)
-	b.w.process(t.Context(), t.Context(), rec.msg)
+	b.w.process(t.Context(), t.Context(), rec.msg, nil)
 	if len(rec.outs) != 1 {
 		t.Errorf("a RetryLater was recorded")
 	}

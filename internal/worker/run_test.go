@@ -194,3 +194,53 @@ func TestEnsureStreamRefusesAStreamThatMissesASubject(t *testing.T) {
 		t.Error("EnsureStream accepted a stream without the failed subject")
 	}
 }
+
+// blockingRecorder holds the first outcome's Record until release closes.
+type blockingRecorder struct {
+	once     sync.Once
+	blocked  chan struct{} // closed once the first Record is waiting
+	release  chan struct{}
+	recorded atomic.Int32
+}
+
+func (r *blockingRecorder) Record(context.Context, wabatype.Outcome) {
+	first := false
+	r.once.Do(func() { first = true })
+	if first {
+		close(r.blocked)
+		<-r.release
+	}
+	r.recorded.Add(1)
+}
+
+// A delivery's settling (publish, PubAck, record, ack, lease release) frees
+// its slot: with one slot, the next event's Graph work runs while the first
+// is still settling, and the first is acked only after its record.
+func TestSettlingFreesTheSlot(t *testing.T) {
+	t.Parallel()
+	rec := &blockingRecorder{blocked: make(chan struct{}), release: make(chan struct{})}
+	b := setup(t, nil, Config{Concurrency: 1, FetchWait: 100 * time.Millisecond, Recorder: rec})
+	b.publish("evt-1")
+	b.run()
+	eventually(t, "the first event settling", func() bool {
+		select {
+		case <-rec.blocked:
+			return true
+		default:
+			return false
+		}
+	})
+	b.publish("evt-2")
+	eventually(t, "the second event handled while the first settles", func() bool { return b.h.handled.Load() == 2 })
+	if info := b.consumerInfo(); info == nil || info.AckFloor.Consumer != 0 {
+		t.Errorf("acked before its record: %+v", info)
+	}
+	close(rec.release)
+	eventually(t, "both acked", func() bool {
+		info := b.consumerInfo()
+		return info != nil && info.AckFloor.Consumer == 2 && info.NumAckPending == 0
+	})
+	if n := rec.recorded.Load(); n != 2 {
+		t.Errorf("%d recorded, want 2", n)
+	}
+}

@@ -104,7 +104,12 @@ type Config struct {
 	// false: the worker creates the stream if it is missing and creates or
 	// updates the consumer.
 	BindOnly bool
-	// Concurrency is how many events are worked at once. Defaults to 16.
+	// Concurrency is how many events are worked at once: taking their
+	// lease and calling Graph. An event's settling (publishing its result,
+	// waiting for the PubAck, recording it, acking the input, releasing the
+	// lease) frees its slot for the next event, so that the slots are busy
+	// with Graph, the scarce resource; MaxAckPending covers both phases.
+	// Defaults to 16.
 	Concurrency int
 	// MaxDeliver is the consumer's MaxDeliver. Defaults to 10.
 	MaxDeliver int
@@ -490,8 +495,7 @@ func (w *Worker) fetch(intake, workCtx context.Context, cons jetstream.Consumer,
 		w.wg.Add(1)
 		go func() {
 			defer w.wg.Done()
-			defer w.release(1)
-			w.process(intake, workCtx, msg)
+			w.process(intake, workCtx, msg, &slot{w: w, held: true})
 		}()
 	}
 	return got, batch.Error()
@@ -522,10 +526,17 @@ func (w *Worker) release(n int) {
 	}
 }
 
-// process works one message to its end, and then, in the same slot, each
-// delivery of the same WABA that arrived meanwhile (a WABA's deliveries run
-// one at a time in a process; the ones waiting hold no slot).
-func (w *Worker) process(intake, workCtx context.Context, msg jetstream.Msg) {
+// process works one message to its end, and then each delivery of the same
+// WABA that arrived meanwhile (a WABA's deliveries run one at a time in a
+// process; the ones waiting hold no slot). sl is the slot fetch took for
+// msg (nil: none yet, one is taken to work it); it is given back as soon as
+// a delivery's Graph work is done, and a parked delivery taken up next
+// takes one again.
+func (w *Worker) process(intake, workCtx context.Context, msg jetstream.Msg, sl *slot) {
+	if sl == nil {
+		sl = &slot{w: w}
+	}
+	defer sl.free()
 	m, ok := w.message(msg)
 	if !ok {
 		return
@@ -540,10 +551,10 @@ func (w *Worker) process(intake, workCtx context.Context, msg jetstream.Msg) {
 		return // parked: the delivery working its key takes it up
 	}
 	for {
-		if intake.Err() != nil {
+		if intake.Err() != nil || !sl.take(intake) {
 			_ = msg.Nak()
 		} else {
-			w.work(intake, workCtx, msg, m, key)
+			w.work(intake, workCtx, msg, m, key, sl)
 		}
 		if key == "" {
 			return
@@ -605,10 +616,42 @@ func (w *Worker) next(key string) (parked, bool) {
 	return p, true
 }
 
+// slot is the intake slot a process goroutine holds while it works a
+// delivery's Graph phase.
+type slot struct {
+	w    *Worker
+	held bool
+}
+
+// free gives the slot back, once: the pull loop may fetch the next message
+// into it while this goroutine settles.
+func (s *slot) free() {
+	if s.held {
+		s.held = false
+		s.w.release(1)
+	}
+}
+
+// take holds a slot again (for a parked delivery taken up after the one
+// before it settled), waiting for one; false when intake stopped first.
+func (s *slot) take(intake context.Context) bool {
+	if s.held {
+		return true
+	}
+	select {
+	case <-s.w.free:
+		s.held = true
+		return true
+	case <-intake.Done():
+		return false
+	}
+}
+
 // work runs one delivery: take its WABA's lease, handle it (holding the
-// last delivery through a pause), then settle: publish the result, wait for
-// its PubAck, record it, and only then ack the input; release the lease.
-func (w *Worker) work(intake, workCtx context.Context, msg jetstream.Msg, m wabatype.Message, key string) {
+// last delivery through a pause), free its slot, then settle: publish the
+// result, wait for its PubAck, record it, and only then ack the input;
+// release the lease. The settling overlaps the next delivery's Graph calls.
+func (w *Worker) work(intake, workCtx context.Context, msg jetstream.Msg, m wabatype.Message, key string, sl *slot) {
 	stop := w.keepAlive(msg)
 	defer stop()
 
@@ -637,6 +680,7 @@ func (w *Worker) work(intake, workCtx context.Context, msg jetstream.Msg, m waba
 	out := w.handle(intake, workCtx, m)
 	w.cfg.Observer.EventFinished(out, time.Since(start))
 	tracing.EndEvent(span, out)
+	sl.free()
 	w.settle(workCtx, msg, out)
 }
 
