@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -90,34 +91,65 @@ func othersCPU(start, end cpuMark) float64 {
 	return max(busy-ours, 0)
 }
 
+// world is a row's fresh NATS: a temporary directory holding the server's
+// file store, a connection, its JetStream and the WABA stream.
+type world struct {
+	dir  string
+	ns   *server.Server
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	topo wabatype.Topology
+}
+
+// startWorld starts a world in a new temporary directory named by pattern;
+// close stops it and removes the directory.
+func startWorld(ctx context.Context, pattern string, opts ...jetstream.JetStreamOpt) (w *world, err error) {
+	w = &world{topo: wabatype.Topology{}.WithDefaults()}
+	if w.dir, err = os.MkdirTemp("", pattern); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			w.close()
+		}
+	}()
+	if w.ns, err = natsserver.Start(natsserver.Options{StoreDir: filepath.Join(w.dir, "jetstream")}); err != nil {
+		return nil, err
+	}
+	if w.nc, err = nats.Connect(w.ns.ClientURL(), nats.Name("bench")); err != nil {
+		return nil, err
+	}
+	if w.js, err = jetstream.New(w.nc, opts...); err != nil {
+		return nil, err
+	}
+	if _, err = worker.EnsureStream(ctx, w.js, w.topo); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+func (w *world) close() {
+	if w.nc != nil {
+		w.nc.Close()
+	}
+	if w.ns != nil {
+		w.ns.Shutdown()
+		w.ns.WaitForShutdown()
+	}
+	os.RemoveAll(w.dir)
+}
+
 // runRow runs one scenario on a fresh NATS server and emulator.
 func runRow(ctx context.Context, o Options, sc scenario, label string, logf func(string, ...any)) (res result) {
 	res.scenario = sc
 	fail := func(err error) result { res.err = err; return res }
 
-	dir, err := os.MkdirTemp("", "waba-bench-*")
+	wd, err := startWorld(ctx, "waba-bench-*", jetstream.WithPublishAsyncMaxPending(4096))
 	if err != nil {
 		return fail(err)
 	}
-	defer os.RemoveAll(dir)
-	ns, err := natsserver.Start(natsserver.Options{StoreDir: filepath.Join(dir, "jetstream")})
-	if err != nil {
-		return fail(err)
-	}
-	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
-	nc, err := nats.Connect(ns.ClientURL(), nats.Name("bench"))
-	if err != nil {
-		return fail(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
-	if err != nil {
-		return fail(err)
-	}
-	topo := wabatype.Topology{}.WithDefaults()
-	if _, err := worker.EnsureStream(ctx, js, topo); err != nil {
-		return fail(err)
-	}
+	defer wd.close()
+	dir, ns, nc, js, topo := wd.dir, wd.ns, wd.nc, wd.js, wd.topo
 
 	var em *emulator.Server
 	var trace *callTrace

@@ -19,16 +19,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/wabaworker/waba-worker/internal/emulator"
 	"github.com/wabaworker/waba-worker/internal/graph"
 	"github.com/wabaworker/waba-worker/internal/ledger"
-	"github.com/wabaworker/waba-worker/internal/natsserver"
 	"github.com/wabaworker/waba-worker/internal/sweep"
-	"github.com/wabaworker/waba-worker/internal/wabatype"
-	"github.com/wabaworker/waba-worker/internal/worker"
 )
 
 // The sweep rows: a first discovery sweep, `worker sweep --dry-run --json`
@@ -127,29 +121,12 @@ func runSweepRow(ctx context.Context, o Options, listed, onboarded int, logf fun
 	ctx, cancel := context.WithTimeout(ctx, o.Stall)
 	defer cancel()
 
-	dir, err := os.MkdirTemp("", "waba-bench-sweep-*")
+	wd, err := startWorld(ctx, "waba-bench-sweep-*")
 	if err != nil {
 		return fail(err)
 	}
-	defer os.RemoveAll(dir)
-	ns, err := natsserver.Start(natsserver.Options{StoreDir: filepath.Join(dir, "jetstream")})
-	if err != nil {
-		return fail(err)
-	}
-	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
-	nc, err := nats.Connect(ns.ClientURL(), nats.Name("bench"))
-	if err != nil {
-		return fail(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fail(err)
-	}
-	topo := wabatype.Topology{}.WithDefaults()
-	if _, err := worker.EnsureStream(ctx, js, topo); err != nil {
-		return fail(err)
-	}
+	defer wd.close()
+	dir, ns, js, topo := wd.dir, wd.ns, wd.js, wd.topo
 	kv, err := js.CreateKeyValue(ctx, ledger.BucketConfig(ledger.DefaultBucket, 1))
 	if err != nil {
 		return fail(err)

@@ -2,7 +2,6 @@ package dev
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,27 +19,13 @@ import (
 	"github.com/wabaworker/waba-worker/internal/events"
 	"github.com/wabaworker/waba-worker/internal/graph"
 	"github.com/wabaworker/waba-worker/internal/ledger"
+	"github.com/wabaworker/waba-worker/internal/resultstest"
 	"github.com/wabaworker/waba-worker/internal/sweep"
 	"github.com/wabaworker/waba-worker/internal/wabatype"
 )
 
-// syncBuffer is a bytes.Buffer that dev's goroutines and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is shared by dev's goroutines and the test.
+type syncBuffer = resultstest.SyncBuffer
 
 // devBundle is one `worker dev` running in the test, on free ports.
 type devBundle struct {
