@@ -24,7 +24,7 @@ func TestWebhookSIGTERMFinishesDeliveryInFlight(t *testing.T) {
 	n := natstest.Start(t)
 	_, js := n.Connect()
 	cmd := exec.Command(binary, "webhook")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "NATS_URL=" + n.URL(), "WEBHOOK_ADDR=127.0.0.1:0", "HTTP_ADDR=",
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "NATS_URL=" + n.URL(), "WEBHOOK_ADDR=127.0.0.1:0", "HTTP_ADDR=127.0.0.1:0",
 		"WEBHOOK_VERIFY_TOKEN=proc-verify", "GRAPH_APP_SECRET=proc-secret", "LOG_FORMAT=json"}
 	out := &resultstest.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -56,6 +56,16 @@ func TestWebhookSIGTERMFinishesDeliveryInFlight(t *testing.T) {
 		return logLine("webhook gateway listening") != nil && strings.Count(out.String(), `"msg":"stream ready"`) >= 1
 	})
 	addr := logLine("webhook gateway listening")["addr"].(string)
+	metricsURL := "http://" + logLine("HTTP endpoints listening")["addr"].(string) + "/metrics"
+	inFlight := func() bool {
+		resp, err := http.Get(metricsURL)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), "\nwaba_webhook_requests_in_flight 1\n")
+	}
 
 	body, _ := metahook.PartnerAdded("100200300", "102290129340888", "100900900", time.Now()).Marshal()
 	pr, pw := io.Pipe()
@@ -77,6 +87,11 @@ func TestWebhookSIGTERMFinishesDeliveryInFlight(t *testing.T) {
 	if _, err := pw.Write(body[:half]); err != nil { // returns once the transport took it
 		t.Fatal(err)
 	}
+	// The kernel may hold the connection in the listen backlog a while; a
+	// stop closes the listener, and Go's server resets what it had not
+	// accepted (Meta delivers again). The request is in flight once the
+	// handler runs.
+	resultstest.WaitFor(t, "the handler to have the request", 10*time.Second, inFlight)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

@@ -136,7 +136,12 @@ func Run(ctx context.Context, cfg config.WebhookConfig, opts Options) error {
 		defer shutdown(hsrv, 5*time.Second)
 		log.Info("HTTP endpoints listening", "addr", hsrv.Addr().String())
 	}
-	wsrv, err := health.Listen(cfg.Addr, h, log)
+	inFlight := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "waba_webhook_requests_in_flight",
+		Help: "Webhook gateway requests being served (headers read, not yet answered); a stop waits for them.",
+	})
+	reg.MustRegister(inFlight)
+	wsrv, err := health.Listen(cfg.Addr, promhttp.InstrumentHandlerInFlight(inFlight, h), log)
 	if err != nil {
 		return fmt.Errorf("WEBHOOK_ADDR: %w", err)
 	}

@@ -238,7 +238,7 @@ func TestEmulatorShareBecomesWabaShared(t *testing.T) {
 	}
 
 	_, metrics := get(t, b.httpURL+"/metrics")
-	for _, want := range []string{`waba_webhook_requests_total{outcome="accepted"} 2`, "waba_webhook_ready 1", "waba_nats_connected 1", "go_goroutines"} {
+	for _, want := range []string{`waba_webhook_requests_total{outcome="accepted"} 2`, "waba_webhook_ready 1", "waba_nats_connected 1", "waba_webhook_requests_in_flight 0", "go_goroutines"} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}

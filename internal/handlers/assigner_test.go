@@ -172,8 +172,13 @@ func TestRejectedTokenPauses(t *testing.T) {
 
 func TestLastDeliveryExhaustsRetries(t *testing.T) {
 	t.Parallel()
-	b := setup(t, func(c *handlers.Config) { c.RetryMaxElapsed = 30 * time.Millisecond })
-	b.graph.InjectFault(graph.OpListAssignedUsers, emulator.Fault{Code: 2, IsTransient: true, Times: 3})
+	// Graph fails for as long as it is asked, so the budget runs out however
+	// quick the retries (jitter may fit three in 30ms); with 25ms waits at
+	// most a few calls fit, too few to open the breaker (5).
+	b := setup(t, func(c *handlers.Config) {
+		c.RetryInitial, c.RetryMax, c.RetryMaxElapsed = 25*time.Millisecond, 25*time.Millisecond, 30*time.Millisecond
+	})
+	b.graph.InjectFault(graph.OpListAssignedUsers, emulator.Fault{Code: 2, IsTransient: true, Times: -1})
 	out := b.assigner.Handle(t.Context(), msg(wabas[0], 3, 3))
 	if out.Verdict != wabatype.Failed || out.Failed.Error.Kind != events.KindRetriesExhausted || !out.Failed.Error.Retryable || out.Failed.Attempts != 3 {
 		t.Fatalf("got %+v (%v)", out, out.Err)
