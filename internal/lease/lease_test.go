@@ -454,10 +454,19 @@ func TestLostLease(t *testing.T) {
 			kv := &countingKV{KeyValue: b.process().kv}
 			l := lease.New(kv, lease.Options{Owner: "victim", TTL: ttl})
 			ls := acquire(t, l, waba)
+			told := make(chan struct{})
+			ls.OnLost(func() { close(told) })
+			stopped := ls.OnLost(func() { t.Error("an OnLost stopped before the loss ran") })
+			if !stopped() {
+				t.Error("OnLost's stop did not stop it")
+			}
 			c.steal(t, b, b.process().kv)
 
 			if !closedWithin(ls.Lost(), ttl) {
 				t.Fatalf("Lost not closed within %s", ttl)
+			}
+			if !closedWithin(told, 3*time.Second) {
+				t.Error("OnLost's function did not run at the loss")
 			}
 			err := ls.Err()
 			if !errors.Is(err, lease.ErrLost) || !strings.Contains(err.Error(), c.why) {

@@ -11,31 +11,42 @@ import (
 )
 
 // Lease is a held key. It renews itself until [Lease.Release].
+//
+// The renewals run on a timer, not on a goroutine of their own: a lease
+// held for the few milliseconds of one event costs a timer, and a renewal
+// (every TTL/3) runs in the timer's goroutine.
 type Lease struct {
 	l      *Locker
 	key    string
 	token  string
 	value  []byte
+	ctx    context.Context    // of the renewals
 	cancel context.CancelFunc // ends the renewals
-	done   chan struct{}      // closed when the renewals ended
-	lost   chan struct{}
+	every  time.Duration
+	timer  *time.Timer
+	busy   sync.WaitGroup // a renewal running
+
+	lostCtx context.Context // done when the lease was lost
+	lose    context.CancelFunc
 
 	mu       sync.Mutex
 	rev      uint64
-	err      error // why the lease was lost
+	written  time.Time // when the last write was sent
+	err      error     // why the lease was lost
 	released bool
+	ended    bool // the renewals ended: released, or lost
 }
 
 // newLease starts the renewals of a lease written at revision rev at about
 // time written (the time the write was sent, which is no later than the
 // server's timestamp that its TTL counts from).
 func (l *Locker) newLease(key, token string, value []byte, rev uint64, written time.Time) *Lease {
-	ctx, cancel := context.WithCancel(context.Background())
-	ls := &Lease{
-		l: l, key: key, token: token, value: value, rev: rev,
-		cancel: cancel, done: make(chan struct{}), lost: make(chan struct{}),
-	}
-	go ls.renew(ctx, written)
+	ls := &Lease{l: l, key: key, token: token, value: value, rev: rev, written: written, every: l.opts.TTL / 3}
+	ls.ctx, ls.cancel = context.WithCancel(context.Background())
+	ls.lostCtx, ls.lose = context.WithCancel(context.Background())
+	ls.mu.Lock()
+	ls.timer = time.AfterFunc(time.Until(written.Add(ls.every)), ls.renew)
+	ls.mu.Unlock()
 	return ls
 }
 
@@ -45,7 +56,12 @@ func (ls *Lease) Key() string { return ls.key }
 // Lost is closed when the lease was lost (see [Lease.Err]); work done under
 // the lease after that may overlap another holder's. It is not closed by
 // Release.
-func (ls *Lease) Lost() <-chan struct{} { return ls.lost }
+func (ls *Lease) Lost() <-chan struct{} { return ls.lostCtx.Done() }
+
+// OnLost arranges for f to run in its own goroutine when the lease is lost
+// (at once if it was), with no goroutine waiting meanwhile; stop undoes
+// that, reporting whether it stopped f from running (context.AfterFunc).
+func (ls *Lease) OnLost(f func()) (stop func() bool) { return context.AfterFunc(ls.lostCtx, f) }
 
 // Err says why the lease was lost (wrapping ErrLost), or nil while it is held
 // or after a clean release.
@@ -68,9 +84,11 @@ func (ls *Lease) Release(ctx context.Context) error {
 		return nil
 	}
 	ls.released = true
+	ls.ended = true
 	ls.mu.Unlock()
+	ls.timer.Stop()
 	ls.cancel()
-	<-ls.done
+	ls.busy.Wait() // a renewal cut short
 	defer ls.l.passTurn(ls.key)
 
 	if err := ls.Err(); err != nil {
@@ -111,7 +129,8 @@ func (ls *Lease) markLost(err error) {
 	first := ls.err == nil
 	if first {
 		ls.err = err
-		close(ls.lost)
+		ls.ended = true
+		ls.lose()
 	}
 	ls.mu.Unlock()
 	if first {
@@ -119,28 +138,33 @@ func (ls *Lease) markLost(err error) {
 	}
 }
 
-// renew rewrites the lease every TTL/3 until ctx ends or the lease is lost.
-func (ls *Lease) renew(ctx context.Context, written time.Time) {
-	defer close(ls.done)
-	every := ls.l.opts.TTL / 3
-	t := time.NewTimer(time.Until(written.Add(every)))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		w, err := ls.renewOnce(ctx, written)
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			ls.markLost(err)
-			return
-		}
-		written = w
-		t.Reset(time.Until(written.Add(every)))
+// renew rewrites the lease, in the timer's goroutine, and sets the timer
+// for the next renewal TTL/3 after this write, until the lease is released
+// or lost.
+func (ls *Lease) renew() {
+	ls.mu.Lock()
+	if ls.ended {
+		ls.mu.Unlock()
+		return
+	}
+	ls.busy.Add(1) // before Release, which sets ended under mu, waits
+	written := ls.written
+	ls.mu.Unlock()
+	defer ls.busy.Done()
+
+	w, err := ls.renewOnce(ls.ctx, written)
+	if ls.ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		ls.markLost(err)
+		return
+	}
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	ls.written = w
+	if !ls.ended {
+		ls.timer.Reset(time.Until(w.Add(ls.every)))
 	}
 }
 
