@@ -46,7 +46,7 @@ func (l *fakeLocker) Acquire(ctx context.Context, key string) (Lease, error) {
 			l.held[key] = make(chan struct{})
 			l.mu.Unlock()
 			l.acquired.Add(1)
-			return &fakeLease{l: l, key: key, lost: make(chan struct{})}, nil
+			return newFakeLease(l, key), nil
 		}
 		l.mu.Unlock()
 		select {
@@ -60,11 +60,18 @@ func (l *fakeLocker) Acquire(ctx context.Context, key string) (Lease, error) {
 type fakeLease struct {
 	l    *fakeLocker
 	key  string
-	lost chan struct{}
+	lost context.Context // done when lost
+	lose context.CancelFunc
 	once sync.Once
 }
 
-func (ls *fakeLease) Lost() <-chan struct{} { return ls.lost }
+func newFakeLease(l *fakeLocker, key string) *fakeLease {
+	ls := &fakeLease{l: l, key: key}
+	ls.lost, ls.lose = context.WithCancel(context.Background())
+	return ls
+}
+
+func (ls *fakeLease) OnLost(f func()) func() bool { return context.AfterFunc(ls.lost, f) }
 func (ls *fakeLease) Release(context.Context) error {
 	ls.once.Do(func() { ls.l.free(ls.key) })
 	return nil
@@ -278,14 +285,14 @@ type lossyLocker struct {
 func (l *lossyLocker) Acquire(context.Context, string) (Lease, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.ls = &fakeLease{l: newFakeLocker(), lost: make(chan struct{})}
+	l.ls = newFakeLease(newFakeLocker(), "")
 	return l.ls, nil
 }
 
 func (l *lossyLocker) lose() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	close(l.ls.lost)
+	l.ls.lose()
 }
 
 // recorder records what the Recorder is told, and when: after the result's

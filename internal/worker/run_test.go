@@ -244,3 +244,58 @@ func TestSettlingFreesTheSlot(t *testing.T) {
 		t.Errorf("%d recorded, want 2", n)
 	}
 }
+
+// With every slot busy, Prefetch more deliveries are pulled ahead, their
+// lease taken, and wait for a slot: they are handled only once one frees,
+// and a stop gives them back.
+func TestPrefetchedDeliveriesWaitForASlotWithTheirLease(t *testing.T) {
+	t.Parallel()
+	locks := newFakeLocker()
+	release := make(chan struct{})
+	var inGraph atomic.Int32
+	h := &fakeHandler{key: keyOf, handle: func(ctx context.Context, m wabatype.Message) wabatype.Outcome {
+		inGraph.Add(1)
+		defer inGraph.Add(-1)
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return done(m)
+	}}
+	b := setup(t, h, Config{Concurrency: 1, Prefetch: 2, Locker: locks, FetchWait: 100 * time.Millisecond})
+	for _, id := range []string{"w1-a", "w2-a", "w3-a", "w4-a"} {
+		b.publish(id)
+	}
+	stop := b.run()
+	eventually(t, "one in its Graph phase and two pulled ahead with their lease", func() bool {
+		return h.handled.Load() == 1 && locks.acquired.Load() == 3
+	})
+	if st := b.w.Status(); st.InFlight != 1 {
+		t.Errorf("Status().InFlight = %d, want the one slot", st.InFlight)
+	}
+	if info := b.consumerInfo(); info == nil || info.NumAckPending != 3 {
+		t.Errorf("pulled: %+v, want 3 (1 slot + 2 ahead)", info)
+	}
+	close(release)
+	eventually(t, "all four worked, one at a time", func() bool {
+		info := b.consumerInfo()
+		return info != nil && info.AckFloor.Consumer == 4 && h.handled.Load() == 4
+	})
+	stop()
+	if n := inGraph.Load(); n != 0 {
+		t.Errorf("%d in the Graph phase after the stop", n)
+	}
+}
+
+// Prefetch: -1 pulls nothing ahead of the slots.
+func TestNoPrefetch(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil, Config{Concurrency: 4, Prefetch: -1})
+	if c, s := cap(b.w.intake), cap(b.w.slots); c != 4 || s != 4 {
+		t.Errorf("intake %d, slots %d; want 4 and 4", c, s)
+	}
+	b = setup(t, nil, Config{Concurrency: 64})
+	if c := cap(b.w.intake); c != 64+8 {
+		t.Errorf("intake %d, want 64 + 64/8", c)
+	}
+}

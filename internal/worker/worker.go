@@ -72,9 +72,10 @@ type Locker interface {
 
 // Lease is one held key.
 type Lease interface {
-	// Lost is closed when the lease was lost (not renewed in time, taken
-	// over): work under it is cancelled.
-	Lost() <-chan struct{}
+	// OnLost arranges for f to run in its own goroutine when the lease is
+	// lost (not renewed in time, taken over): work under it is cancelled.
+	// stop undoes that, reporting whether it stopped f from running.
+	OnLost(f func()) (stop func() bool)
 	Release(ctx context.Context) error
 }
 
@@ -111,6 +112,12 @@ type Config struct {
 	// with Graph, the scarce resource; MaxAckPending covers both phases.
 	// Defaults to 16.
 	Concurrency int
+	// Prefetch is how many deliveries beyond Concurrency are pulled ahead:
+	// read, their lease taken and kept in progress, waiting for a slot, so
+	// that a slot that frees starts its next event's Graph calls at once
+	// rather than after a pull and a lease round trip. Defaults to
+	// Concurrency/8, at least 1; negative pulls none ahead.
+	Prefetch int
 	// MaxDeliver is the consumer's MaxDeliver. Defaults to 10.
 	MaxDeliver int
 	// AckWait is the consumer's AckWait. Defaults to 60s.
@@ -175,6 +182,7 @@ func DefaultConfig() Config {
 	return Config{
 		Topology:        wabatype.Topology{}.WithDefaults(),
 		Concurrency:     16,
+		Prefetch:        16 / 8,
 		MaxDeliver:      10,
 		AckWait:         60 * time.Second,
 		ShutdownTimeout: 30 * time.Second,
@@ -220,6 +228,12 @@ func (c Config) withDefaults() Config {
 	if c.MaxParked <= 0 {
 		c.MaxParked = 4 * c.Concurrency
 	}
+	switch {
+	case c.Prefetch == 0:
+		c.Prefetch = max(1, c.Concurrency/8)
+	case c.Prefetch < 0:
+		c.Prefetch = 0
+	}
 	c.Logger = cmp.Or(c.Logger, slog.New(slog.DiscardHandler))
 	if c.Observer == nil {
 		c.Observer = nopObserver{}
@@ -245,9 +259,11 @@ type Worker struct {
 	tracer trace.Tracer
 	gate   *gate
 	bound  atomic.Bool
-	free   chan struct{} // one token per free slot
-	room   chan struct{} // one token per parked delivery
-	wg     sync.WaitGroup
+	intake chan struct{}  // one token per delivery the pull may still take (Concurrency+Prefetch)
+	slots  chan struct{}  // one token per free slot (Concurrency)
+	room   chan struct{}  // one token per parked delivery
+	wg     sync.WaitGroup // deliveries being worked
+	pool   *runners
 
 	mu   sync.Mutex
 	keys map[string]*keyQueue // keys being worked in this process
@@ -276,10 +292,14 @@ func New(js jetstream.JetStream, h Handler, cfg Config) (*Worker, error) {
 	}
 	cfg = cfg.withDefaults()
 	w := &Worker{cfg: cfg, js: js, h: h, log: cfg.Logger, gate: newGate(),
-		tracer: cfg.TracerProvider.Tracer(tracing.TracerName), free: make(chan struct{}, cfg.Concurrency),
-		room: make(chan struct{}, cfg.MaxParked), keys: map[string]*keyQueue{}}
+		tracer: cfg.TracerProvider.Tracer(tracing.TracerName),
+		intake: make(chan struct{}, cfg.Concurrency+cfg.Prefetch), slots: make(chan struct{}, cfg.Concurrency),
+		room: make(chan struct{}, cfg.MaxParked), keys: map[string]*keyQueue{}, pool: newRunners(runnerIdle)}
+	for range cfg.Concurrency + cfg.Prefetch {
+		w.intake <- struct{}{}
+	}
 	for range cfg.Concurrency {
-		w.free <- struct{}{}
+		w.slots <- struct{}{}
 	}
 	return w, nil
 }
@@ -289,7 +309,7 @@ type Status struct {
 	ConsumerBound bool
 	Paused        wabatype.PauseReason // NoPause when taking events
 	PausedSince   time.Time
-	InFlight      int
+	InFlight      int // deliveries holding a slot (their Graph phase)
 	Parked        int
 	// MissingSubjects are inputs the stream does not capture: the worker
 	// cannot consume them and is not ready.
@@ -300,7 +320,7 @@ type Status struct {
 func (w *Worker) Status() Status {
 	r, since := w.gate.state()
 	st := Status{ConsumerBound: w.bound.Load(), Paused: r, PausedSince: since,
-		InFlight: w.cfg.Concurrency - len(w.free), Parked: len(w.room)}
+		InFlight: w.cfg.Concurrency - len(w.slots), Parked: len(w.room)}
 	if m := w.missing.Load(); m != nil {
 		st.MissingSubjects = *m
 	}
@@ -322,6 +342,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	w.consume(ctx, workCtx)
 
+	defer w.pool.stop() // after the work in flight
 	done := make(chan struct{})
 	go func() { w.wg.Wait(); close(done) }()
 	timer := time.NewTimer(w.cfg.ShutdownTimeout)
@@ -337,9 +358,9 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 // pullers is how many pull requests may be outstanding at once. Each asks
-// only for slots that are free, so together they never ask for more than
-// Concurrency; a second one lets a freed slot be refilled while the first
-// request is still waiting, instead of after it.
+// only for intake tokens that are free, so together they never ask for more
+// than Concurrency+Prefetch; a second one lets a freed token be refilled
+// while the first request is still waiting, instead of after it.
 const pullers = 2
 
 // consume is the intake loop: bind the consumer, then pull, while the gate
@@ -382,7 +403,7 @@ func (w *Worker) consume(ctx, workCtx context.Context) {
 	}
 }
 
-// pull issues pull requests for free slots until ctx ends (nil) or the
+// pull issues pull requests for free intake tokens until ctx ends (nil) or the
 // consumer is gone (its error). The messages it gets see intake, the
 // worker's stop signal, and work under workCtx.
 func (w *Worker) pull(ctx, intake, workCtx context.Context, cons jetstream.Consumer) error {
@@ -399,7 +420,7 @@ func (w *Worker) pull(ctx, intake, workCtx context.Context, cons jetstream.Consu
 			return nil
 		}
 		if reason, _ := w.gate.state(); reason != wabatype.NoPause {
-			w.release(n) // paused while waiting for a slot
+			w.release(n) // paused while waiting for a token
 			continue
 		}
 		got, err := w.fetch(intake, workCtx, cons, n)
@@ -483,7 +504,8 @@ func (w *Worker) checkConsumer(ctx context.Context, cons jetstream.Consumer) err
 	return nil
 }
 
-// fetch sends one pull request for n messages and starts each that arrives.
+// fetch sends one pull request for n messages and starts each that arrives,
+// holding one of the n intake tokens.
 func (w *Worker) fetch(intake, workCtx context.Context, cons jetstream.Consumer, n int) (int, error) {
 	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(w.cfg.FetchWait))
 	if err != nil {
@@ -493,50 +515,50 @@ func (w *Worker) fetch(intake, workCtx context.Context, cons jetstream.Consumer,
 	for msg := range batch.Messages() {
 		got++
 		w.wg.Add(1)
-		go func() {
+		w.pool.run(func() {
 			defer w.wg.Done()
-			w.process(intake, workCtx, msg, &slot{w: w, held: true})
-		}()
+			w.process(intake, workCtx, msg, &ticket{w: w, intake: true})
+		})
 	}
 	return got, batch.Error()
 }
 
-// acquire waits for one free slot, then takes every other free one.
+// acquire waits for one free intake token, then takes every other free one.
 func (w *Worker) acquire(ctx context.Context) (int, bool) {
 	select {
-	case <-w.free:
+	case <-w.intake:
 	case <-ctx.Done():
 		return 0, false
 	}
 	n := 1
-	for n < w.cfg.Concurrency {
+	for {
 		select {
-		case <-w.free:
+		case <-w.intake:
 			n++
 		default:
 			return n, true
 		}
 	}
-	return n, true
 }
 
+// release gives back n intake tokens.
 func (w *Worker) release(n int) {
 	for range n {
-		w.free <- struct{}{}
+		w.intake <- struct{}{}
 	}
 }
 
 // process works one message to its end, and then each delivery of the same
 // WABA that arrived meanwhile (a WABA's deliveries run one at a time in a
-// process; the ones waiting hold no slot). sl is the slot fetch took for
-// msg (nil: none yet, one is taken to work it); it is given back as soon as
-// a delivery's Graph work is done, and a parked delivery taken up next
-// takes one again.
-func (w *Worker) process(intake, workCtx context.Context, msg jetstream.Msg, sl *slot) {
-	if sl == nil {
-		sl = &slot{w: w}
+// process; the ones waiting hold nothing). tk is what fetch took for msg
+// (nil: nothing yet, an intake token is taken to work it); it is given back
+// as soon as a delivery's Graph work is done, and a parked delivery taken
+// up next takes its own.
+func (w *Worker) process(intake, workCtx context.Context, msg jetstream.Msg, tk *ticket) {
+	if tk == nil {
+		tk = &ticket{w: w}
 	}
-	defer sl.free()
+	defer tk.free()
 	m, ok := w.message(msg)
 	if !ok {
 		return
@@ -551,10 +573,10 @@ func (w *Worker) process(intake, workCtx context.Context, msg jetstream.Msg, sl 
 		return // parked: the delivery working its key takes it up
 	}
 	for {
-		if intake.Err() != nil || !sl.take(intake) {
+		if intake.Err() != nil || !tk.takeIntake(intake) {
 			_ = msg.Nak()
 		} else {
-			w.work(intake, workCtx, msg, m, key, sl)
+			w.work(intake, workCtx, msg, m, key, tk)
 		}
 		if key == "" {
 			return
@@ -616,42 +638,58 @@ func (w *Worker) next(key string) (parked, bool) {
 	return p, true
 }
 
-// slot is the intake slot a process goroutine holds while it works a
-// delivery's Graph phase.
-type slot struct {
-	w    *Worker
-	held bool
+// ticket is what a delivery holds on its way through the process: one of
+// the Concurrency+Prefetch intake tokens, from the pull until its Graph
+// phase ends, and for the Graph phase one of the Concurrency slots.
+type ticket struct {
+	w      *Worker
+	intake bool
+	slot   bool
 }
 
-// free gives the slot back, once: the pull loop may fetch the next message
-// into it while this goroutine settles.
-func (s *slot) free() {
-	if s.held {
-		s.held = false
-		s.w.release(1)
+// free gives back what the ticket holds, once: the pull loop may fetch the
+// next message while this goroutine settles.
+func (t *ticket) free() {
+	if t.slot {
+		t.slot = false
+		t.w.slots <- struct{}{}
+	}
+	if t.intake {
+		t.intake = false
+		t.w.intake <- struct{}{}
 	}
 }
 
-// take holds a slot again (for a parked delivery taken up after the one
-// before it settled), waiting for one; false when intake stopped first.
-func (s *slot) take(intake context.Context) bool {
-	if s.held {
-		return true
-	}
+// takeIntake holds an intake token again (for a parked delivery taken up
+// after the one before it settled), waiting for one; false when intake
+// stopped first.
+func (t *ticket) takeIntake(intake context.Context) bool {
+	return t.intake || take(intake, t.w.intake, &t.intake)
+}
+
+// takeSlot waits for a slot for the Graph phase; false when intake stopped
+// first.
+func (t *ticket) takeSlot(intake context.Context) bool {
+	return t.slot || take(intake, t.w.slots, &t.slot)
+}
+
+func take(intake context.Context, tokens chan struct{}, held *bool) bool {
 	select {
-	case <-s.w.free:
-		s.held = true
+	case <-tokens:
+		*held = true
 		return true
 	case <-intake.Done():
 		return false
 	}
 }
 
-// work runs one delivery: take its WABA's lease, handle it (holding the
-// last delivery through a pause), free its slot, then settle: publish the
-// result, wait for its PubAck, record it, and only then ack the input;
-// release the lease. The settling overlaps the next delivery's Graph calls.
-func (w *Worker) work(intake, workCtx context.Context, msg jetstream.Msg, m wabatype.Message, key string, sl *slot) {
+// work runs one delivery: take its WABA's lease, then a slot, handle it
+// (holding the last delivery through a pause), free the slot, then settle:
+// publish the result, wait for its PubAck, record it, and only then ack the
+// input; release the lease. A delivery pulled ahead (Prefetch) waits for
+// its slot with its lease taken; the settling overlaps the next delivery's
+// Graph calls.
+func (w *Worker) work(intake, workCtx context.Context, msg jetstream.Msg, m wabatype.Message, key string, tk *ticket) {
 	stop := w.keepAlive(msg)
 	defer stop()
 
@@ -675,12 +713,16 @@ func (w *Worker) work(intake, workCtx context.Context, msg jetstream.Msg, m waba
 		defer release()
 		workCtx = ctx
 	}
+	if !tk.takeSlot(intake) {
+		_ = msg.Nak() // stopped while it waited for a slot
+		return
+	}
 	w.cfg.Observer.EventStarted()
 	start := time.Now()
 	out := w.handle(intake, workCtx, m)
 	w.cfg.Observer.EventFinished(out, time.Since(start))
 	tracing.EndEvent(span, out)
-	sl.free()
+	tk.free()
 	w.settle(workCtx, msg, out)
 }
 
@@ -695,17 +737,12 @@ func (w *Worker) lease(intake, workCtx context.Context, key string) (context.Con
 		return nil, nil, err
 	}
 	ctx, cancel := context.WithCancel(workCtx)
-	done := make(chan struct{})
-	go func() {
-		select {
-		case <-ls.Lost():
-			w.log.Warn("lease lost while working the WABA: stopping its work", "waba_id", key)
-			cancel()
-		case <-done:
-		}
-	}()
+	stopWatch := ls.OnLost(func() {
+		w.log.Warn("lease lost while working the WABA: stopping its work", "waba_id", key)
+		cancel()
+	})
 	return ctx, func() {
-		close(done)
+		stopWatch()
 		cancel()
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(workCtx), 5*time.Second)
 		defer rcancel()
@@ -849,23 +886,39 @@ func (w *Worker) publish(ctx context.Context, out wabatype.Outcome, replayOf str
 }
 
 // keepAlive tells JetStream the message is still being worked, every third
-// of AckWait, until the returned stop is called.
+// of AckWait, until the returned stop is called; after stop returns no
+// InProgress is sent. It runs on a timer: no goroutine waits meanwhile.
 func (w *Worker) keepAlive(msg jetstream.Msg) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(max(w.cfg.AckWait/3, 100*time.Millisecond))
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				_ = msg.InProgress()
-			case <-done:
-				return
-			}
-		}
-	})
-	return func() { close(done); wg.Wait() }
+	k := &keeper{msg: msg, every: max(w.cfg.AckWait/3, 100*time.Millisecond)}
+	k.mu.Lock()
+	k.t = time.AfterFunc(k.every, k.tick)
+	k.mu.Unlock()
+	return k.stop
+}
+
+type keeper struct {
+	msg     jetstream.Msg
+	every   time.Duration
+	mu      sync.Mutex
+	t       *time.Timer
+	stopped bool
+}
+
+func (k *keeper) tick() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.stopped {
+		return
+	}
+	_ = k.msg.InProgress()
+	k.t.Reset(k.every)
+}
+
+func (k *keeper) stop() {
+	k.mu.Lock()
+	k.stopped = true
+	k.t.Stop()
+	k.mu.Unlock()
 }
 
 // pause shuts the gate, with one log line when the reason is new.
