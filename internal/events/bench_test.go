@@ -74,3 +74,12 @@ func BenchmarkFailed(b *testing.B) {
 		}
 	}
 }
+
+// PeekWabaID runs on every delivery (its lease key) before Decode.
+func BenchmarkPeekWabaID(b *testing.B) {
+	b.ReportAllocs()
+	b.SetBytes(int64(len(specInput)))
+	for b.Loop() {
+		_ = events.PeekWabaID(specInput)
+	}
+}

@@ -150,7 +150,7 @@ type job struct {
 	tasks    []string
 	userID   string
 	bo       *backoff.ExponentialBackOff
-	log      *slog.Logger
+	log      jobLog
 	// lastErr is the last error a Graph call of this delivery returned (the
 	// breaker's refusal is not one): what a retries_exhausted event names.
 	lastErr error
@@ -180,7 +180,7 @@ func (a *Assigner) Key(m wabatype.Message) string { return events.PeekWabaID(m.D
 func (a *Assigner) unshared(m wabatype.Message) wabatype.Outcome {
 	ev, err := events.DecodeUnshared(m.Data)
 	j := &job{msg: m, ev: events.Shared{ID: ev.ID, WabaID: ev.WabaID}, id: events.EventID(ev.ID, m.MsgID, m.StreamSeq)}
-	j.log = a.cfg.Logger.With("event_id", j.id, "waba_id", ev.WabaID)
+	j.log = jobLog{l: a.cfg.Logger, eventID: j.id, wabaID: ev.WabaID}
 	if err != nil {
 		j.log.Warn("invalid event", "reason", err.Error(), "subject", m.Subject)
 		return j.finish(a.fail(j, events.KindInvalidEvent, err))
@@ -193,7 +193,7 @@ func (a *Assigner) unshared(m wabatype.Message) wabatype.Outcome {
 func (a *Assigner) newJob(m wabatype.Message) (*job, error) {
 	ev, err := events.Decode(m.Data)
 	j := &job{msg: m, ev: ev, id: events.EventID(ev.ID, m.MsgID, m.StreamSeq)}
-	j.log = a.cfg.Logger.With("event_id", j.id, "waba_id", ev.WabaID)
+	j.log = jobLog{l: a.cfg.Logger, eventID: j.id, wabaID: ev.WabaID}
 	return j, err
 }
 

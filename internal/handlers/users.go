@@ -43,7 +43,7 @@ func (e *UnknownSystemUserError) Error() string {
 // failing every event. It returns *UnknownSystemUserError when Graph says
 // so, and Graph's error when Graph could not answer.
 func (a *Assigner) CheckSystemUser(ctx context.Context) (string, error) {
-	j := &job{business: a.cfg.BusinessID, bo: a.newBackoff(), log: a.cfg.Logger}
+	j := &job{business: a.cfg.BusinessID, bo: a.newBackoff(), log: jobLog{l: a.cfg.Logger}}
 	return a.systemUser(ctx, j)
 }
 
