@@ -381,7 +381,7 @@ func (c *Client) AssignUser(ctx context.Context, wabaID, userID string, tasks []
 		params: form,
 		admin:  true,
 		decode: func(r *response) *Error {
-			if json.Unmarshal(r.body, &answer) != nil {
+			if decodeBody(r.body, &answer) != nil {
 				return r.unexpectedBody()
 			}
 			if answer.Success == nil || !*answer.Success {
