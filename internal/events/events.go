@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	segjson "github.com/segmentio/encoding/json"
 )
 
 // MaxPayload is the largest waba.shared payload the worker accepts.
@@ -107,7 +109,11 @@ func invalid(format string, args ...any) error {
 // Decode parses and validates a waba.shared payload. On failure it returns
 // an *InvalidError and, as far as the payload allowed, the fields it read
 // (so a failed event can still name the WABA).
-func Decode(data []byte) (Shared, error) {
+func Decode(data []byte) (Shared, error) { return decode(data, true) }
+
+// decode is Decode; quick false reads every payload the slow way (tests
+// compare the two).
+func decode(data []byte, quick bool) (Shared, error) {
 	var ev Shared
 	if len(data) > MaxPayload {
 		return ev, invalid("payload is %d bytes, over the %d-byte limit", len(data), MaxPayload)
@@ -115,12 +121,50 @@ func Decode(data []byte) (Shared, error) {
 	if !utf8.Valid(data) {
 		return ev, invalid("payload is not valid UTF-8")
 	}
+	has, err := decodeFields(data, &ev, quick)
+	if err != nil {
+		return ev, err
+	}
+
+	switch {
+	case ev.WabaID == "" && !has.wabaID:
+		return ev, invalid("waba_id is required")
+	case !IsGraphID(ev.WabaID):
+		return ev, invalid("waba_id %q is not 1-32 digits", clip(ev.WabaID, 40))
+	case has.businessID && !IsGraphID(ev.BusinessID):
+		return ev, invalid("business_id %q is not 1-32 digits", clip(ev.BusinessID, 40))
+	case has.id && !ValidID(ev.ID):
+		return ev, invalid("id %q must be 1-128 printable ASCII characters without spaces", clip(ev.ID, 40))
+	case len(ev.Source) > 256:
+		return ev, invalid("source is longer than 256 characters")
+	}
+	if has.occurredAt {
+		if !isDateTime(ev.OccurredAt) {
+			return ev, invalid("occurred_at %q is not an RFC 3339 time", clip(ev.OccurredAt, 40))
+		}
+	}
+	return ev, nil
+}
+
+// present says which of the event's fields the payload has.
+type present struct{ wabaID, id, businessID, occurredAt bool }
+
+// decodeFields reads the known fields of data into ev. An error is the
+// *InvalidError of a payload that is not a JSON object or has a field of
+// the wrong type; it names every such field.
+func decodeFields(data []byte, ev *Shared, quick bool) (present, error) {
+	if quick {
+		if has, ok := decodeQuick(data, ev); ok {
+			return has, nil
+		}
+	}
+	*ev = Shared{}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {
-		return ev, invalid("payload is not a JSON object: %s", jsonProblem(err))
+		return present{}, invalid("payload is not a JSON object: %s", jsonProblem(err))
 	}
 	if raw == nil {
-		return ev, invalid("payload is not a JSON object: null")
+		return present{}, invalid("payload is not a JSON object: null")
 	}
 	// Read every known field first so that the error names the WABA when it can.
 	var errs []string
@@ -149,28 +193,58 @@ func Decode(data []byte) (Shared, error) {
 			ev.Tasks = norm
 		}
 	}
+	has := present{wabaID: raw["waba_id"] != nil, id: raw["id"] != nil, businessID: raw["business_id"] != nil, occurredAt: raw["occurred_at"] != nil}
 	if len(errs) > 0 {
-		return ev, invalid("%s", strings.Join(errs, "; "))
+		return has, invalid("%s", strings.Join(errs, "; "))
 	}
+	return has, nil
+}
 
-	switch {
-	case ev.WabaID == "" && raw["waba_id"] == nil:
-		return ev, invalid("waba_id is required")
-	case !IsGraphID(ev.WabaID):
-		return ev, invalid("waba_id %q is not 1-32 digits", clip(ev.WabaID, 40))
-	case raw["business_id"] != nil && !IsGraphID(ev.BusinessID):
-		return ev, invalid("business_id %q is not 1-32 digits", clip(ev.BusinessID, 40))
-	case raw["id"] != nil && !ValidID(ev.ID):
-		return ev, invalid("id %q must be 1-128 printable ASCII characters without spaces", clip(ev.ID, 40))
-	case len(ev.Source) > 256:
-		return ev, invalid("source is longer than 256 characters")
+// quickShared is the event as decodeQuick reads it: a nil field is absent.
+type quickShared struct {
+	ID         *string   `json:"id"`
+	WabaID     *string   `json:"waba_id"`
+	BusinessID *string   `json:"business_id"`
+	Tasks      *[]string `json:"tasks"`
+	Source     *string   `json:"source"`
+	OccurredAt *string   `json:"occurred_at"`
+}
+
+// decodeQuick is decodeFields in one pass over the payload (segmentio's
+// json, names matched exactly as the map above matches them), for the
+// payloads it reads the same: ok is false, and the slow path decides, for
+// one that does not decode, mentions null anywhere (a null field would
+// look absent), or has tasks that do not normalize. TestQuickDecodeAgrees
+// and FuzzQuickDecode hold the two paths to one answer.
+func decodeQuick(data []byte, ev *Shared) (present, bool) {
+	if bytes.Contains(data, []byte("null")) {
+		return present{}, false
 	}
-	if raw["occurred_at"] != nil {
-		if !isDateTime(ev.OccurredAt) {
-			return ev, invalid("occurred_at %q is not an RFC 3339 time", clip(ev.OccurredAt, 40))
+	var q quickShared
+	if rest, err := segjson.Parse(data, &q, segjson.DontMatchCaseInsensitiveStructFields); err != nil || len(bytes.TrimSpace(rest)) > 0 {
+		return present{}, false
+	}
+	if q.Tasks != nil {
+		norm, err := normalizeTasks(*q.Tasks)
+		if err != nil {
+			return present{}, false
 		}
+		ev.Tasks = norm
 	}
-	return ev, nil
+	set := func(p *string, dst *string) bool {
+		if p != nil {
+			*dst = *p
+		}
+		return p != nil
+	}
+	has := present{
+		wabaID:     set(q.WabaID, &ev.WabaID),
+		id:         set(q.ID, &ev.ID),
+		businessID: set(q.BusinessID, &ev.BusinessID),
+		occurredAt: set(q.OccurredAt, &ev.OccurredAt),
+	}
+	set(q.Source, &ev.Source)
+	return has, true
 }
 
 var dateTimeRE = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$`)
@@ -278,7 +352,7 @@ func PeekWabaID(data []byte) string {
 	var v struct {
 		WabaID string `json:"waba_id"`
 	}
-	if json.Unmarshal(data, &v) != nil || !IsGraphID(v.WabaID) {
+	if rest, err := segjson.Parse(data, &v, segjson.DontMatchCaseInsensitiveStructFields); err != nil || len(bytes.TrimSpace(rest)) > 0 || !IsGraphID(v.WabaID) {
 		return ""
 	}
 	return v.WabaID
