@@ -150,7 +150,7 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 	replicas := fs.Int("replicas", 2, "worker processes of the replicas row, sharing one stream, durable consumer and backlog; 0 skips it")
 	replicasLat := fs.Duration("replicas-latency", 10*time.Millisecond, "Graph latency of the replicas row")
 	replicasC := fs.Int("replicas-inflight", 64, "in flight of each process of the replicas row (its WORKER_CONCURRENCY)")
-	only := fs.String("only", "", "comma list of the kinds of row to run: ceiling, floor, worker, scale, replicas, lease, memory, sweep, gateway (default: all)")
+	only := fs.String("only", "", "comma list of the kinds of row to run: ceiling, floor, worker, scale, replicas, lease, memory, sweep, gateway (default: all); worker brings its floor rows, scale and replicas the worker row they are compared with")
 	verbose := fs.Bool("v", false, "log progress on stderr")
 	if err := fs.Parse(args); err != nil {
 		return Options{}, err
