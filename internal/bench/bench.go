@@ -152,6 +152,10 @@ func kindName(k kind) string {
 		return "lease"
 	case kindFloor:
 		return "floor"
+	case kindScale:
+		return "scale"
+	case kindReplicas:
+		return "replicas"
 	}
 	return "worker"
 }

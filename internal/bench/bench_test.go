@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -33,22 +34,30 @@ func TestParseFlags(t *testing.T) {
 	}
 	scs := o.scenarios()
 	// 3 ceilings, 3 latencies x 3 in-flights (a floor row before each
-	// worker row), 2 lease rows, the memory row.
-	if len(scs) != 24 {
-		t.Fatalf("%d rows, want 24", len(scs))
+	// worker row), the scale row, the replicas row, 2 lease rows, the
+	// memory row.
+	if len(scs) != 26 {
+		t.Fatalf("%d rows, want 26", len(scs))
 	}
 	for i := 3; i < 21; i += 2 {
 		if f, w := scs[i], scs[i+1]; f.kind != kindFloor || w.kind != kindWorker || f.latency != w.latency || f.inFlight != w.inFlight || f.events != w.events {
 			t.Errorf("rows %d, %d: %+v then %+v, want a floor row then its worker row", i, i+1, f, w)
 		}
 	}
-	if l := scs[22]; l.kind != kindLease || l.events != 2000 || l.wabas != 200 || l.newWABAs() != 200 || l.wantCalls() != 2400 || l.waba(19) != 1 {
+	if sc := scs[21]; sc.kind != kindScale || sc.latency != 100*time.Millisecond || sc.inFlight != 1024 || sc.events != 8000 || sc.slots() != 1024 {
+		t.Errorf("scale row %+v", sc)
+	}
+	if r := scs[22]; r.kind != kindReplicas || r.latency != 10*time.Millisecond || r.inFlight != 64 || r.replicas != 2 || r.events != 20000 ||
+		r.slots() != 128 || r.wantCalls() != 60000 || r.name() != "2 replicas" {
+		t.Errorf("replicas row %+v", r)
+	}
+	if l := scs[24]; l.kind != kindLease || l.events != 2000 || l.wabas != 200 || l.newWABAs() != 200 || l.wantCalls() != 2400 || l.waba(19) != 1 {
 		t.Errorf("lease row %+v", l)
 	}
-	if l := scs[21]; l.kind != kindLease || l.wabas != 0 || l.newWABAs() != 2000 || l.wantCalls() != 6000 || l.waba(19) != 19 {
+	if l := scs[23]; l.kind != kindLease || l.wabas != 0 || l.newWABAs() != 2000 || l.wantCalls() != 6000 || l.waba(19) != 19 {
 		t.Errorf("plain lease row %+v", l)
 	}
-	if m := scs[23]; m.kind != kindMemory || m.events != 100000 || m.work != 10000 || m.inFlight != 256 {
+	if m := scs[25]; m.kind != kindMemory || m.events != 100000 || m.work != 10000 || m.inFlight != 256 {
 		t.Errorf("memory row %+v", m)
 	}
 	for _, s := range scs {
@@ -95,6 +104,46 @@ func TestParseFlags(t *testing.T) {
 		}
 	}
 
+	// -only scale,replicas brings the worker rows they are compared with
+	// (100ms at 256, 10ms at 64), without their floor rows; -quick shrinks
+	// the scale row like the other 100ms rows.
+	for _, tc := range []struct {
+		args []string
+		want []scenario
+	}{
+		{[]string{"-only", "scale,replicas"}, []scenario{
+			{kind: kindWorker, latency: 10 * time.Millisecond, inFlight: 64, events: 20000, work: 20000},
+			{kind: kindWorker, latency: 100 * time.Millisecond, inFlight: 256, events: 2000, work: 2000},
+			{kind: kindScale, latency: 100 * time.Millisecond, inFlight: 1024, events: 8000, work: 8000},
+			{kind: kindReplicas, latency: 10 * time.Millisecond, inFlight: 64, events: 20000, work: 20000, replicas: 2},
+		}},
+		{[]string{"-quick", "-only", "scale"}, []scenario{
+			{kind: kindWorker, latency: 100 * time.Millisecond, inFlight: 256, events: 200, work: 200},
+			{kind: kindScale, latency: 100 * time.Millisecond, inFlight: 1024, events: 800, work: 800},
+		}},
+		{[]string{"-quick", "-only", "replicas", "-replicas", "3", "-replicas-inflight", "16", "-replicas-latency", "1s", "-latency", "1s"}, []scenario{
+			{kind: kindWorker, latency: time.Second, inFlight: 16, events: 200, work: 200},
+			{kind: kindReplicas, latency: time.Second, inFlight: 16, events: 200, work: 200, replicas: 3},
+		}},
+		// Only a row of -latency x -inflight is brought.
+		{[]string{"-only", "replicas", "-replicas-latency", "1s"}, []scenario{
+			{kind: kindReplicas, latency: time.Second, inFlight: 64, events: 2000, work: 2000, replicas: 2},
+		}},
+		{[]string{"-only", "scale,replicas", "-inflight", "16", "-latency", "0"}, []scenario{
+			{kind: kindScale, latency: 100 * time.Millisecond, inFlight: 1024, events: 8000, work: 8000},
+			{kind: kindReplicas, latency: 10 * time.Millisecond, inFlight: 64, events: 20000, work: 20000, replicas: 2},
+		}},
+		{[]string{"-only", "scale,replicas", "-scale-inflight", "0", "-replicas", "0"}, nil},
+	} {
+		o, err := parseFlags(tc.args, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := o.scenarios(); !slices.Equal(got, tc.want) {
+			t.Errorf("%q: rows\n%+v\nwant\n%+v", tc.args, got, tc.want)
+		}
+	}
+
 	nf, err := parseFlags([]string{"-only", "worker", "-floor=false"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -109,6 +158,8 @@ func TestParseFlags(t *testing.T) {
 		{"-latency", "fast"}, {"-inflight", "0"}, {"-only", "all"}, {"-big", "10", "-big-work", "20"}, {"extra"},
 		{"-lease-events", "10", "-lease-wabas", "11"}, {"-lease-inflight", "0"},
 		{"-sweep-listed", "10", "-sweep-onboarded", "11"}, {"-sweep-listed", "-1"}, {"-sweep-onboarded", "-1"},
+		{"-scale-inflight", "5000"}, {"-scale-inflight", "-1"}, {"-scale-events", "0"},
+		{"-replicas", "1"}, {"-replicas", "-1"}, {"-replicas", "17"}, {"-replicas-inflight", "0"},
 	} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("parseFlags(%q) accepted", bad)
@@ -178,8 +229,9 @@ func TestFormat(t *testing.T) {
 	}
 }
 
-// TestRun runs a tiny table end to end: the ceiling, the worker, the lease
-// and the memory rows, each as a child process. It checks that every row
+// TestRun runs a tiny table end to end: the ceiling, the worker, the scale,
+// the lease and the memory rows, each as a child process (the replicas row
+// has its own test). It checks that every row
 // completes with one result per event and the Graph calls it needs (3 per
 // new WABA, 1 per later event of a WABA), not how fast.
 func TestRun(t *testing.T) {
@@ -188,7 +240,8 @@ func TestRun(t *testing.T) {
 	}
 	t.Parallel()
 	o, err := parseFlags([]string{"-latency", "0,1ms", "-inflight", "4", "-events", "40", "-big", "200", "-big-work", "20", "-stall", "30s", "-gateway=false",
-		"-lease-events", "40", "-lease-wabas", "4", "-lease-latency", "1ms", "-lease-inflight", "4"}, io.Discard)
+		"-lease-events", "40", "-lease-wabas", "4", "-lease-latency", "1ms", "-lease-inflight", "4",
+		"-scale-inflight", "8", "-scale-latency", "1ms", "-scale-events", "40", "-replicas", "0"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +256,7 @@ func TestRun(t *testing.T) {
 	rows := 0
 	for line := range strings.Lines(text) {
 		f := strings.Fields(line)
-		if len(f) == 0 || strings.HasPrefix(line, " ") || (f[0] != "worker" && f[0] != "floor" && f[0] != "JetStream" && f[0] != "200" && f[0] != "lease,") {
+		if len(f) == 0 || strings.HasPrefix(line, " ") || (f[0] != "worker" && f[0] != "worker," && f[0] != "floor" && f[0] != "JetStream" && f[0] != "200" && f[0] != "lease,") {
 			continue
 		}
 		rows++
@@ -216,12 +269,13 @@ func TestRun(t *testing.T) {
 			t.Errorf("not 3.00 Graph calls per event: %s", line)
 		}
 	}
-	if rows != 8 {
-		t.Errorf("%d rows, want 8:\n%s", rows, text)
+	if rows != 9 {
+		t.Errorf("%d rows, want 9:\n%s", rows, text)
 	}
 	for _, want := range []string{"Targets", "Where an event's time", "peak RSS < 100 MiB",
 		"[met]          lease, 10 per WABA: Graph calls", "parked behind their WABA",
-		"floor program", "worker CPU/event <= 1.25x the floor program's"} {
+		"floor program", "worker CPU/event <= 1.25x the floor program's",
+		"worker, scale           1ms          8", "1ms: events/s grows from 4 to 8 in flight, no errors"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
@@ -323,5 +377,88 @@ func TestSweepRows(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestReplicasRow runs a tiny replicas row, two worker processes with 16 in
+// flight each draining 200 events, after the one-process row it is
+// compared with. It checks that both processes worked events (their own
+// /metrics), that their counts add up to one result per event, and that
+// the lease kept Graph to 3 calls per new WABA; not how fast. 50ms per call
+// makes one process alone take over a second, so the second one, started
+// just after the first, gets its share.
+func TestReplicasRow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts NATS, the emulator and child processes")
+	}
+	t.Parallel()
+	o, err := parseFlags([]string{"-only", "replicas", "-replicas-inflight", "16", "-replicas-latency", "50ms", "-latency", "50ms", "-inflight", "16",
+		"-events", "200", "-stall", "30s"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scs := o.scenarios()
+	if len(scs) != 2 || scs[0].kind != kindWorker || scs[1].kind != kindReplicas || scs[1].procs() != 2 || scs[1].events != 200 {
+		t.Fatalf("rows %+v, want the worker row at 50ms, 16 in flight, then 2 replicas", scs)
+	}
+	var rs []result
+	for i, sc := range scs {
+		r := runRow(t.Context(), o, sc, fmt.Sprintf("test-%d", i), t.Logf)
+		if r.err != nil {
+			t.Fatalf("row %s: %v", r.name(), r.err)
+		}
+		rs = append(rs, r)
+	}
+	rep := rs[1]
+	if rep.results != 200 || rep.errors() != 0 || rep.graphCalls != 600 {
+		t.Errorf("%d results, %d errors, %d Graph calls; want 200, 0, 600", rep.results, rep.errors(), rep.graphCalls)
+	}
+	if len(rep.procStats) != 2 {
+		t.Fatalf("%d processes' stats, want 2", len(rep.procStats))
+	}
+	sum, calls := 0, 0
+	for i, p := range rep.procStats {
+		if p.events == 0 || p.graphCalls == 0 {
+			t.Errorf("process %d worked %d events with %d Graph calls", i+1, p.events, p.graphCalls)
+		}
+		if p.peakRSS <= 1<<20 {
+			t.Errorf("process %d: peak RSS %d", i+1, p.peakRSS)
+		}
+		sum += p.events
+		calls += p.graphCalls
+	}
+	if sum != 200 || calls != 600 {
+		t.Errorf("the processes worked %d events with %d Graph calls, want 200 and 600: %+v", sum, calls, rep.procStats)
+	}
+
+	var out strings.Builder
+	tb := newTable(&out, false)
+	tb.header()
+	for i, r := range rs {
+		tb.row(r, rs[:i+1])
+	}
+	targets(&out, o, rs, nil)
+	for _, want := range []string{
+		"[met]          2 replicas: 3.00 Graph calls per new WABA, no errors",
+		"[met]          2 replicas: every process works events, one result each",
+		"2 replicas: events/s >= 1.6x one process's (50ms, 16 in flight)",
+		"2 replicas: each process's CPU per event it worked, peak RSS",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	rows := 0
+	for line := range strings.Lines(out.String()) {
+		if f := strings.Fields(line); len(f) > 13 && f[0] == "2" && f[1] == "replicas" {
+			rows++
+			// latency, in flight, events, ..., calls/ev
+			if f[2] != "50ms" || f[3] != "2×16" || f[4] != "200" || !strings.Contains(line, " 3.00 ") {
+				t.Errorf("replicas row: %s", line)
+			}
+		}
+	}
+	if rows != 1 {
+		t.Errorf("%d replicas rows in the table, want 1:\n%s", rows, out.String())
 	}
 }

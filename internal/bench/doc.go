@@ -13,6 +13,12 @@
 // as there are free slots, publish a result with Nats-Msg-Id and wait for
 // its PubAck, Ack) and no Graph work.
 //
+// The scale row runs the worker at 1,024 in flight and 100ms, beside the
+// -inflight rows at that latency; the replicas row runs two worker
+// processes (each its own child, with the row's in-flight) against the same
+// NATS, stream and durable consumer, draining one backlog, and reads each
+// one's /metrics for its share of the events and Graph calls (replicas.go).
+//
 // The sweep rows (sweep.go) run `worker sweep --dry-run --json` the same
 // way, as a child process, over a business the emulator lists thousands of
 // WABAs for, most of them already assigned in the ledger: its time to list

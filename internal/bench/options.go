@@ -81,8 +81,26 @@ type Options struct {
 	// of a tenth of each. SweepListed 0 skips them. Default to 10,000 and
 	// 9,000.
 	SweepListed, SweepOnboarded int
+	// ScaleInFlight, when not 0, adds the scale row: the worker at
+	// ScaleLatency with this many in flight, over ScaleEvents, beside the
+	// InFlight rows at that latency. Default to 1,024 at 100ms over 8,000
+	// events: about as many rounds of the in-flight as 2,000 events are at
+	// 256 (7.8), so that filling the slots at the start and the last
+	// round's tail weigh as much as in the 256 row.
+	ScaleInFlight int
+	ScaleLatency  time.Duration
+	ScaleEvents   int
+	// Replicas, when not 0, adds the replicas row: that many worker
+	// processes against the same NATS, stream and durable consumer, each
+	// with WORKER_CONCURRENCY ReplicasInFlight, draining one backlog of
+	// Events (SlowEvents at SlowLatency or more) at ReplicasLatency.
+	// Default to 2 at 10ms and 64 in flight each.
+	Replicas         int
+	ReplicasLatency  time.Duration
+	ReplicasInFlight int
 	// Only, when not empty, runs only these kinds of row: ceiling, floor
-	// (also run with worker), worker, lease, memory, sweep, gateway.
+	// (also run with worker), worker, scale, replicas, lease, memory,
+	// sweep, gateway.
 	Only []string
 	// Verbose logs progress on stderr.
 	Verbose bool
@@ -101,7 +119,7 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 		fmt.Fprintln(stderr)
 		fs.PrintDefaults()
 	}
-	quick := fs.Bool("quick", false, "CI-sized run: backlogs of 2,000 (200 at 100ms), memory row of 20,000 with 1,000 worked, sweep of 2,000 listed")
+	quick := fs.Bool("quick", false, "CI-sized run: backlogs of 2,000 (200 at 100ms, 800 for the scale row), memory row of 20,000 with 1,000 worked, sweep of 2,000 listed")
 	lat := fs.String("latency", "0,10ms,100ms", "comma list of Graph latencies")
 	inflight := fs.String("inflight", "16,64,256", "comma list of events in flight (WORKER_CONCURRENCY)")
 	events := fs.Int("events", 20000, "backlog per row")
@@ -126,7 +144,13 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 	leaseC := fs.Int("lease-inflight", 64, "in flight of the lease rows")
 	sweepListed := fs.Int("sweep-listed", 10000, "WABAs the emulator lists for the sweep rows (and a tenth of them for the smaller row); 0 skips them")
 	sweepOnboarded := fs.Int("sweep-onboarded", 9000, "of -sweep-listed, the WABAs already assigned in the ledger (the rest are to emit)")
-	only := fs.String("only", "", "comma list of the kinds of row to run: ceiling, floor, worker, lease, memory, sweep, gateway (default: all)")
+	scaleC := fs.Int("scale-inflight", 1024, "in flight of the scale row: the worker at -scale-latency beside the -inflight rows; 0 skips it")
+	scaleLat := fs.Duration("scale-latency", 100*time.Millisecond, "Graph latency of the scale row")
+	scaleEvents := fs.Int("scale-events", 8000, "backlog of the scale row (8,000 at 1,024 in flight: as many rounds of the slots as 2,000 at 256)")
+	replicas := fs.Int("replicas", 2, "worker processes of the replicas row, sharing one stream, durable consumer and backlog; 0 skips it")
+	replicasLat := fs.Duration("replicas-latency", 10*time.Millisecond, "Graph latency of the replicas row")
+	replicasC := fs.Int("replicas-inflight", 64, "in flight of each process of the replicas row (its WORKER_CONCURRENCY)")
+	only := fs.String("only", "", "comma list of the kinds of row to run: ceiling, floor, worker, scale, replicas, lease, memory, sweep, gateway (default: all); worker brings its floor rows, scale and replicas the worker row they are compared with")
 	verbose := fs.Bool("v", false, "log progress on stderr")
 	if err := fs.Parse(args); err != nil {
 		return Options{}, err
@@ -141,6 +165,8 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 		Stall: *stall, Verbose: *verbose, Deliveries: *deliveries, Gateway: *gw,
 		LeaseEvents: *leaseEvents, LeaseWABAs: *leaseWABAs, LeaseLatency: *leaseLat, LeaseInFlight: *leaseC,
 		SweepListed: *sweepListed, SweepOnboarded: *sweepOnboarded,
+		ScaleInFlight: *scaleC, ScaleLatency: *scaleLat, ScaleEvents: *scaleEvents,
+		Replicas: *replicas, ReplicasLatency: *replicasLat, ReplicasInFlight: *replicasC,
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -156,6 +182,7 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 		def("big-work", &o.BigWork, 1000)
 		def("sweep-listed", &o.SweepListed, 2000)
 		def("sweep-onboarded", &o.SweepOnboarded, 1800)
+		def("scale-events", &o.ScaleEvents, 800)
 	}
 	var err error
 	if *only != "" {
@@ -187,6 +214,14 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 		return Options{}, errors.New("-lease-inflight must be from 1 to 4096")
 	case o.SweepListed < 0 || (o.SweepListed > 0 && (o.SweepOnboarded < 0 || o.SweepOnboarded > o.SweepListed)):
 		return Options{}, errors.New("-sweep-onboarded must be from 0 to -sweep-listed")
+	case o.ScaleInFlight < 0 || o.ScaleInFlight > 4096:
+		return Options{}, errors.New("-scale-inflight must be from 0 to 4096")
+	case o.ScaleInFlight > 0 && o.ScaleEvents < 1:
+		return Options{}, errors.New("-scale-events must be at least 1")
+	case o.Replicas < 0 || o.Replicas == 1 || o.Replicas > 16:
+		return Options{}, errors.New("-replicas must be 0 or from 2 to 16")
+	case o.ReplicasInFlight < 1 || o.ReplicasInFlight > 4096:
+		return Options{}, errors.New("-replicas-inflight must be from 1 to 4096")
 	}
 	return o, nil
 }
@@ -211,10 +246,10 @@ func parseList[T any](s string, parse func(string) (T, error)) ([]T, error) {
 
 func parseKind(s string) (string, error) {
 	switch s {
-	case "ceiling", "floor", "worker", "lease", "memory", "sweep", "gateway":
+	case "ceiling", "floor", "worker", "scale", "replicas", "lease", "memory", "sweep", "gateway":
 		return s, nil
 	}
-	return "", fmt.Errorf("%q is not ceiling, floor, worker, lease, memory, sweep or gateway", s)
+	return "", fmt.Errorf("%q is not ceiling, floor, worker, scale, replicas, lease, memory, sweep or gateway", s)
 }
 
 func parseLatency(s string) (time.Duration, error) {
@@ -240,11 +275,13 @@ func parseInFlight(s string) (int, error) {
 type kind int
 
 const (
-	kindCeiling kind = iota + 1 // the JetStream-only loop
-	kindWorker                  // the worker draining a backlog
-	kindLease                   // the worker draining a backlog of many events per WABA
-	kindFloor                   // the least program doing the worker's I/O (floor.go)
-	kindMemory                  // the worker working part of a big backlog
+	kindCeiling  kind = iota + 1 // the JetStream-only loop
+	kindWorker                   // the worker draining a backlog
+	kindLease                    // the worker draining a backlog of many events per WABA
+	kindFloor                    // the least program doing the worker's I/O (floor.go)
+	kindMemory                   // the worker working part of a big backlog
+	kindScale                    // the worker at a larger in-flight than the worker rows'
+	kindReplicas                 // several worker processes draining one backlog
 )
 
 // scenario is one row of the table.
@@ -255,7 +292,14 @@ type scenario struct {
 	events   int // published before the worker starts
 	work     int // results waited for
 	wabas    int // distinct WABAs the events are for; 0: one per event
+	replicas int // worker processes, each with inFlight slots; 0: one
 }
+
+// procs is the number of worker processes of the row.
+func (s scenario) procs() int { return max(s.replicas, 1) }
+
+// slots is the events in flight over all the row's processes.
+func (s scenario) slots() int { return s.inFlight * s.procs() }
 
 // waba is the number of event n's WABA: n itself, or with wabas, events/wabas
 // adjacent events share one.
@@ -292,19 +336,51 @@ func (s scenario) name() string {
 			return "lease, 1 per WABA"
 		}
 		return fmt.Sprintf("lease, %d per WABA", (s.events+s.wabas-1)/s.wabas)
+	case kindScale:
+		return "worker, scale"
+	case kindReplicas:
+		return fmt.Sprintf("%d replicas", s.procs())
 	}
 	return "worker"
 }
 
+// baseOf is the worker row of scs that row s is measured against: for the
+// scale row, the one at its latency with the most in flight below its own;
+// for the replicas row, the one process at its latency and in-flight.
+func baseOf(s scenario, scs []scenario) (base scenario, ok bool) {
+	for _, w := range scs {
+		if w.kind != kindWorker || w.latency != s.latency {
+			continue
+		}
+		switch {
+		case s.kind == kindScale && w.inFlight < s.inFlight && (!ok || w.inFlight > base.inFlight),
+			s.kind == kindReplicas && w.inFlight == s.inFlight:
+			base, ok = w, true
+		}
+	}
+	return base, ok
+}
+
 // scenarios lists the rows in table order: the ceilings, the worker by
-// latency then in-flight (each after its floor row), the lease rows, the
-// memory row.
+// latency then in-flight (each after its floor row), the scale row, the
+// replicas row, the lease rows, the memory row.
 func (o Options) scenarios() (out []scenario) {
 	defer func() {
 		if len(o.Only) > 0 {
+			// A scale or replicas row brings the worker row it is compared
+			// with (baseOf), without its floor row.
+			var bases []scenario
+			for _, s := range out {
+				if slices.Contains(o.Only, kindName(s.kind)) {
+					if b, ok := baseOf(s, out); ok {
+						bases = append(bases, b)
+					}
+				}
+			}
 			out = slices.DeleteFunc(out, func(s scenario) bool {
 				// A worker row brings its floor row (-floor=false drops it).
-				return !slices.Contains(o.Only, kindName(s.kind)) && (s.kind != kindFloor || !slices.Contains(o.Only, "worker"))
+				return !slices.Contains(o.Only, kindName(s.kind)) && (s.kind != kindFloor || !slices.Contains(o.Only, "worker")) &&
+					!slices.Contains(bases, s)
 			})
 		}
 	}()
@@ -324,6 +400,20 @@ func (o Options) scenarios() (out []scenario) {
 			}
 			out = append(out, scenario{kind: kindWorker, latency: l, inFlight: c, events: n, work: n})
 		}
+	}
+	if o.ScaleInFlight > 0 {
+		// No floor row: it would double the row's time, and the scale row
+		// asks whether more slots still buy events/s, not what the worker
+		// costs over the floor (the -inflight rows say that).
+		out = append(out, scenario{kind: kindScale, latency: o.ScaleLatency, inFlight: o.ScaleInFlight, events: o.ScaleEvents, work: o.ScaleEvents})
+	}
+	if o.Replicas > 0 {
+		n := o.Events
+		if o.ReplicasLatency >= o.SlowLatency {
+			n = o.SlowEvents
+		}
+		out = append(out, scenario{kind: kindReplicas, latency: o.ReplicasLatency, inFlight: o.ReplicasInFlight,
+			events: n, work: n, replicas: o.Replicas})
 	}
 	if o.LeaseEvents > 0 {
 		for _, w := range []int{0, o.LeaseWABAs} {

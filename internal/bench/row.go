@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -54,26 +55,33 @@ type result struct {
 	others     float64       // cores used by other processes during the window; -1 unknown
 	breakdown  breakdown
 	leases     leaseStats // lease rows: from the worker's /metrics at the target
+	procStats  []procStat // replicas rows: each process's share
 }
 
 func (r result) errors() int {
 	return r.failed + r.duplicates + r.strays + r.naks + r.terms + r.redelivered + max(r.work-r.results, 0)
 }
 
-// cpuMark is CPU time used so far by the worker (ok false when unknown)
-// and by this process.
+// cpuMark is CPU time used so far by the worker processes (ok false when
+// unknown) and by this process.
 type cpuMark struct {
 	at          time.Time
-	worker      time.Duration
+	worker      time.Duration   // summed over the processes
+	workers     []time.Duration // each process's
 	workerOK    bool
 	self        time.Duration
 	busy, total time.Duration // the machine's, over all CPUs
 	machineOK   bool
 }
 
-func markCPU(pid int) cpuMark {
-	m := cpuMark{at: time.Now(), self: selfCPU()}
-	m.worker, m.workerOK = procCPU(pid)
+func markCPU(pids ...int) cpuMark {
+	m := cpuMark{at: time.Now(), self: selfCPU(), workerOK: len(pids) > 0}
+	for _, pid := range pids {
+		c, ok := procCPU(pid)
+		m.worker += c
+		m.workers = append(m.workers, c)
+		m.workerOK = m.workerOK && ok
+	}
 	m.busy, m.total, m.machineOK = machineCPU()
 	return m
 }
@@ -199,24 +207,45 @@ func runRow(ctx context.Context, o Options, sc scenario, label string, logf func
 	if err != nil {
 		return fail(err)
 	}
-	metricsAddr := ""
-	if sc.kind == kindLease {
-		if metricsAddr, err = freeAddr(); err != nil {
+	procs := make([]*proc, sc.procs())
+	for i := range procs {
+		p := &proc{exited: make(chan struct{})}
+		procs[i] = p
+		penv := slices.Clone(env)
+		if sc.kind == kindLease || sc.kind == kindReplicas {
+			if p.metricsAddr, err = freeAddr(); err != nil {
+				return fail(err)
+			}
+			penv = append(penv, "HTTP_ADDR="+p.metricsAddr) // the later one wins
+		}
+		name := "worker"
+		if len(procs) > 1 {
+			name = fmt.Sprintf("worker%d", i+1)
+		}
+		if o.ProfileDir != "" && o.WorkerBin == "" {
+			penv = append(penv, envCPUProfile+"="+filepath.Join(o.ProfileDir, label+"."+name+".pprof"))
+		}
+		p.logPath = filepath.Join(dir, name+".log")
+		logFile, err := os.Create(p.logPath)
+		if err != nil {
 			return fail(err)
 		}
-		env = append(env, "HTTP_ADDR="+metricsAddr) // the later one wins
+		defer logFile.Close()
+		p.cmd = exec.Command(argv[0], argv[1:]...)
+		p.cmd.Env, p.cmd.Stdout, p.cmd.Stderr = penv, logFile, logFile
 	}
-	if o.ProfileDir != "" && o.WorkerBin == "" {
-		env = append(env, envCPUProfile+"="+filepath.Join(o.ProfileDir, label+".worker.pprof"))
+	logTails := func() string {
+		var b strings.Builder
+		for i, p := range procs {
+			if len(procs) > 1 {
+				fmt.Fprintf(&b, "\nprocess %d of %d, ", i+1, len(procs))
+			} else {
+				b.WriteString("\n")
+			}
+			b.WriteString(tail(p.logPath, 20))
+		}
+		return b.String()
 	}
-	logPath := filepath.Join(dir, "worker.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return fail(err)
-	}
-	defer logFile.Close()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env, cmd.Stdout, cmd.Stderr = env, logFile, logFile
 
 	if o.ProfileDir != "" {
 		if f, err := os.Create(filepath.Join(o.ProfileDir, label+".bench.pprof")); err == nil {
@@ -231,42 +260,48 @@ func runRow(ctx context.Context, o Options, sc scenario, label string, logf func
 	}
 
 	logf("%s: running the %s", label, sc.name())
-	rec.mu.Lock() // the hook reads cmd.Process
-	rec.mark = func() cpuMark { return markCPU(cmd.Process.Pid) }
-	if err := cmd.Start(); err != nil {
-		rec.mu.Unlock()
-		return fail(fmt.Errorf("start the worker: %w", err))
+	// Every process is started before the hook can run (it reads their
+	// pids): the first pull, of any of them, starts the window.
+	anyExited := make(chan struct{})
+	var exitOnce sync.Once
+	rec.mu.Lock()
+	pids := make([]int, 0, len(procs))
+	rec.mark = func() cpuMark { return markCPU(pids...) }
+	for _, p := range procs {
+		if err := p.cmd.Start(); err != nil {
+			rec.mark = nil
+			rec.mu.Unlock()
+			stopProcs(procs)
+			return fail(fmt.Errorf("start the worker: %w", err))
+		}
+		pids = append(pids, p.cmd.Process.Pid)
+		go func() {
+			p.waitErr = p.cmd.Wait()
+			close(p.exited)
+			exitOnce.Do(func() { close(anyExited) })
+		}()
+		p.peak = watchPeakRSS(p.cmd.Process.Pid, p.exited, 100*time.Millisecond)
 	}
 	rec.mu.Unlock()
-	exited := make(chan struct{})
-	var waitErr error
-	go func() { waitErr = cmd.Wait(); close(exited) }()
-	peak := watchPeakRSS(cmd.Process.Pid, exited, 100*time.Millisecond)
 
-	runErr := awaitTarget(ctx, rec, exited, o.Stall)
-	if runErr == nil && metricsAddr != "" {
-		res.leases, runErr = scrapeLeases(ctx, metricsAddr)
+	runErr := awaitTarget(ctx, rec, anyExited, o.Stall)
+	if runErr == nil && sc.kind == kindLease {
+		res.leases, runErr = scrapeLeases(ctx, procs[0].metricsAddr)
 	}
-	select {
-	case <-exited:
-	default:
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(45 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-			if runErr == nil {
-				runErr = errors.New("the worker did not stop within 45s of SIGTERM")
-			}
+	if runErr == nil && sc.kind == kindReplicas {
+		res.procStats, runErr = scrapeProcs(ctx, procs, sc.work)
+	}
+	if err := stopProcs(procs); runErr == nil {
+		runErr = err
+	}
+	for _, p := range procs {
+		if runErr == nil && p.waitErr != nil {
+			runErr = fmt.Errorf("the worker exited: %w", p.waitErr)
 		}
-	}
-	if runErr == nil && waitErr != nil {
-		runErr = fmt.Errorf("the worker exited: %w", waitErr)
 	}
 	_ = nc.Flush() // the last results and acks
 	if runErr != nil {
-		return fail(fmt.Errorf("%w\n%s", runErr, tail(logPath, 20)))
+		return fail(fmt.Errorf("%w%s", runErr, logTails()))
 	}
 
 	if em != nil {
@@ -276,15 +311,24 @@ func runRow(ctx context.Context, o Options, sc scenario, label string, logf func
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	start, end := rec.start, rec.end
-	wholeCPU, maxRSS, ok := childUsage(cmd.ProcessState)
-	if ok {
-		res.workerCPU = wholeCPU
-	}
-	if res.peakRSS = <-peak; res.peakRSS == 0 {
-		res.peakRSS = maxRSS
-	}
-	if start.workerOK && end.workerOK {
-		res.workerCPU = end.worker - start.worker
+	whole := start.workerOK && end.workerOK
+	for i, p := range procs {
+		wholeCPU, maxRSS, ok := childUsage(p.cmd.ProcessState)
+		peak := <-p.peak
+		if peak == 0 {
+			peak = maxRSS
+		}
+		cpu := wholeCPU
+		if whole {
+			cpu = end.workers[i] - start.workers[i]
+		} else if !ok {
+			cpu = 0
+		}
+		res.workerCPU += cpu
+		res.peakRSS = max(res.peakRSS, peak)
+		if i < len(res.procStats) {
+			res.procStats[i].cpu, res.procStats[i].peakRSS = cpu, peak
+		}
 	}
 	res.benchCPU = end.self - start.self
 	res.others = othersCPU(start, end)
@@ -311,6 +355,56 @@ func runRow(ctx context.Context, o Options, sc scenario, label string, logf func
 		res.breakdown = trace.breakdown(rec)
 	}
 	return res
+}
+
+// proc is one of a row's worker processes.
+type proc struct {
+	cmd         *exec.Cmd
+	logPath     string
+	metricsAddr string // lease and replicas rows: its HTTP_ADDR
+	exited      chan struct{}
+	waitErr     error // set before exited is closed
+	peak        <-chan int64
+}
+
+// stopProcs sends SIGTERM to each started process that is still running and
+// waits for all of them to exit, killing those still running 45s later.
+func stopProcs(procs []*proc) error {
+	var err error
+	for _, p := range procs {
+		if p.cmd.Process == nil {
+			continue
+		}
+		select {
+		case <-p.exited:
+		default:
+			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	deadline := time.NewTimer(45 * time.Second)
+	defer deadline.Stop()
+	late := false
+	for _, p := range procs {
+		if p.cmd.Process == nil {
+			continue
+		}
+		if !late {
+			select {
+			case <-p.exited:
+				continue
+			case <-deadline.C:
+				late = true
+			}
+		}
+		select {
+		case <-p.exited:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+			err = errors.New("the worker did not stop within 45s of SIGTERM")
+		}
+	}
+	return err
 }
 
 // watchPeakRSS samples the peak RSS of process pid every so often until

@@ -81,6 +81,9 @@ func (t *table) row(r result, soFar []result) {
 		events = count(r.work) + " of " + count(r.events)
 	}
 	cells := []string{r.name(), latencyName(r.latency), strconv.Itoa(r.inFlight), events}
+	if r.procs() > 1 {
+		cells[2] = fmt.Sprintf("%d×%d", r.procs(), r.inFlight)
+	}
 	if r.kind == kindCeiling {
 		cells[1] = "none"
 	}
@@ -145,10 +148,11 @@ func limit(r result, soFar []result) (lim float64, src string) {
 		// C/(3·L), or for many events per WABA C/(k·L) with k the mean
 		// Graph calls an event needs.
 		k := float64(r.wantCalls()) / float64(max(r.events, 1))
-		return float64(r.inFlight) / (k * r.latency.Seconds()), ""
+		// With several processes, C is the slots of all of them.
+		return float64(r.slots()) / (k * r.latency.Seconds()), ""
 	}
 	for _, c := range soFar {
-		if c.kind == kindCeiling && c.inFlight == r.inFlight && c.err == nil && c.rate > 0 {
+		if c.kind == kindCeiling && c.inFlight == r.slots() && c.err == nil && c.rate > 0 {
 			return c.rate, "JS "
 		}
 	}
@@ -267,6 +271,8 @@ func targets(w io.Writer, o Options, rs []result, sweeps []sweepResult) {
 		line(verdict(grows && clean), fmt.Sprintf("%s: events/s grows with in-flight (%s), no errors", latencyName(l), joinInts(cs)),
 			strings.Join(rates, " < ")+map[bool]string{true: "", false: " (errors or failed rows)"}[clean])
 	}
+	scaleTargets(line, verdict, rs)
+	replicasTargets(line, verdict, rs)
 }
 
 func joinInts(xs []int) string {

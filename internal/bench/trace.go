@@ -144,9 +144,9 @@ func printBreakdowns(w io.Writer, rs []result) {
 			fmt.Fprintln(w, "  row                deliv→GET  GET     gap     POST    gap     GET     →result  total   Graph as served p50/p99  worker's own p50/p99  slots busy  Graph conns")
 			header = true
 		}
-		busy := r.rate * b.meanInWorker.Seconds() / float64(r.inFlight)
+		busy := r.rate * b.meanInWorker.Seconds() / float64(r.slots())
 		fmt.Fprintf(w, "  %-18s %-10s %-7s %-7s %-7s %-7s %-7s %-8s %-7s %-24s %-21s %-11s %d\n",
-			fmt.Sprintf("%s %s c%d", kindName(r.kind), latencyName(r.latency), r.inFlight),
+			fmt.Sprintf("%s %s c%d", kindName(r.kind), latencyName(r.latency), r.slots()),
 			dur(b.toFirst), dur(b.call[0]), dur(b.gap[0]), dur(b.call[1]), dur(b.gap[1]), dur(b.call[2]),
 			dur(b.toResult), dur(b.total), dur(b.graphP50)+" / "+dur(b.graphP99),
 			dur(b.overheadP50)+" / "+dur(b.overheadP99), fmt.Sprintf("%.2f", busy), b.conns)
