@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -89,20 +90,7 @@ func BenchmarkErrorString(b *testing.B) {
 // per call: building the request, reading and checking the answer,
 // decoding, observing.
 func BenchmarkCall(b *testing.B) {
-	const assigned = `{"data":[{"id":"61550000000001","name":"waba-worker","tasks":["MANAGE"],"permitted_tasks":["MANAGE"]}],"paging":{"cursors":{"before":"QVFI","after":"QVFI"}}}`
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Type", "application/json; charset=UTF-8")
-		h.Set(headerTraceID, "AbC123xYz")
-		h.Set(headerAppUsage, `{"call_count":28,"total_cputime":12,"total_time":25}`)
-		h.Set(headerBusinessUsage, `{"102290129340398":[{"type":"whatsapp","call_count":10,"total_cputime":1,"total_time":2,"estimated_time_to_regain_access":0}]}`)
-		if r.Method == http.MethodPost {
-			_, _ = io.WriteString(w, `{"success":true}`)
-			return
-		}
-		_, _ = io.WriteString(w, assigned)
-	}))
-	b.Cleanup(srv.Close)
+	srv := benchServer(b)
 	var calls atomic.Int64
 	c, err := NewClient(WithBaseURL(srv.URL), WithToken(StaticToken("a-secret-token-value")),
 		WithHTTPClient(srv.Client()), WithObserver(func(Call) { calls.Add(1) }))
@@ -123,4 +111,62 @@ func BenchmarkCall(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(calls.Load())/float64(b.N), "calls/op")
+}
+
+// BenchmarkCallFloor is BenchmarkCall's three round trips with bare
+// net/http (the bench's floor program does them so): BenchmarkCall minus
+// this is the client's own cost.
+func BenchmarkCallFloor(b *testing.B) {
+	srv := benchServer(b)
+	hc := srv.Client()
+	ctx := context.Background()
+	base := srv.URL + "/" + DefaultVersion + "/102290129340398/assigned_users"
+	call := func(method, u, body string) {
+		var rd io.Reader
+		if body != "" {
+			rd = strings.NewReader(body)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, u, rd)
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer a-secret-token-value")
+		if body != "" {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatal(resp.Status)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		call(http.MethodGet, base+"?business=100200300", "")
+		call(http.MethodPost, base, "user=61550000000001&tasks=%5B%22MANAGE%22%5D")
+		call(http.MethodGet, base+"?business=100200300", "")
+	}
+}
+
+// benchServer answers as Meta does (usage headers, fbtrace id, JSON bodies).
+func benchServer(b *testing.B) *httptest.Server {
+	const assigned = `{"data":[{"id":"61550000000001","name":"waba-worker","tasks":["MANAGE"],"permitted_tasks":["MANAGE"]}],"paging":{"cursors":{"before":"QVFI","after":"QVFI"}}}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", "application/json; charset=UTF-8")
+		h.Set(headerTraceID, "AbC123xYz")
+		h.Set(headerAppUsage, `{"call_count":28,"total_cputime":12,"total_time":25}`)
+		h.Set(headerBusinessUsage, `{"102290129340398":[{"type":"whatsapp","call_count":10,"total_cputime":1,"total_time":2,"estimated_time_to_regain_access":0}]}`)
+		if r.Method == http.MethodPost {
+			_, _ = io.WriteString(w, `{"success":true}`)
+			return
+		}
+		_, _ = io.WriteString(w, assigned)
+	}))
+	b.Cleanup(srv.Close)
+	return srv
 }

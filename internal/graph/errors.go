@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -157,23 +158,23 @@ func (e *credentialsError) Unwrap() error { return e.err }
 // messages, and no real token is that short).
 type redactor struct {
 	secrets []string
-	r       *strings.Replacer
+	once    sync.Once
+	r       *strings.Replacer // built on first use: most calls never redact
 }
 
 const minSecretLen = 8
 
 func newRedactor(secrets ...string) *redactor {
-	var keep, pairs []string
+	var keep []string
 	for _, s := range secrets {
 		if len(s) >= minSecretLen {
 			keep = append(keep, s)
-			pairs = append(pairs, s, "[REDACTED]")
 		}
 	}
 	if len(keep) == 0 {
 		return nil
 	}
-	return &redactor{secrets: keep, r: strings.NewReplacer(pairs...)}
+	return &redactor{secrets: keep}
 }
 
 // contains reports whether s holds a secret.
@@ -190,9 +191,16 @@ func (r *redactor) contains(s string) bool {
 }
 
 func (r *redactor) redact(s string) string {
-	if r == nil {
+	if r == nil || !r.contains(s) {
 		return s
 	}
+	r.once.Do(func() {
+		pairs := make([]string, 0, 2*len(r.secrets))
+		for _, sec := range r.secrets {
+			pairs = append(pairs, sec, "[REDACTED]")
+		}
+		r.r = strings.NewReplacer(pairs...)
+	})
 	return r.r.Replace(s)
 }
 
