@@ -299,3 +299,50 @@ func TestNoPrefetch(t *testing.T) {
 		t.Errorf("intake %d, want 64 + 64/8", c)
 	}
 }
+
+// A stop gives back at once a delivery pulled ahead and waiting for a slot,
+// and releases its lease.
+func TestStopGivesBackWhatWaitsForASlot(t *testing.T) {
+	t.Parallel()
+	locks := newFakeLocker()
+	h := &fakeHandler{key: keyOf, handle: func(ctx context.Context, m wabatype.Message) wabatype.Outcome {
+		<-ctx.Done() // the work context: cancelled after the shutdown timeout
+		return wabatype.Outcome{Verdict: wabatype.RetryLater}
+	}}
+	b := setup(t, h, Config{Concurrency: 1, Prefetch: 1, Locker: locks, ShutdownTimeout: 200 * time.Millisecond,
+		FetchWait: 100 * time.Millisecond, AckWait: time.Hour})
+	b.publish("w1-a")
+	b.publish("w2-a")
+	stop := b.run()
+	eventually(t, "one handled, one waiting with its lease", func() bool {
+		return h.handled.Load() == 1 && locks.acquired.Load() == 2
+	})
+	stop()
+	if n := h.handled.Load(); n != 1 {
+		t.Errorf("%d handled, want 1: the waiting one must not start after the stop", n)
+	}
+	locks.mu.Lock()
+	held := len(locks.held)
+	locks.mu.Unlock()
+	if held != 0 {
+		t.Errorf("%d leases still held after the stop", held)
+	}
+	cons, err := b.js.Consumer(t.Context(), wabatype.DefaultStream, wabatype.DefaultConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(2, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for m := range batch.Messages() {
+		got++
+		if meta, _ := m.Metadata(); meta.NumDelivered != 2 {
+			t.Errorf("delivery %d, want 2", meta.NumDelivered)
+		}
+	}
+	if got != 2 {
+		t.Errorf("%d of 2 given back (AckWait is an hour: only a nak returns them)", got)
+	}
+}
