@@ -37,29 +37,12 @@ func freeAddr() (string, error) {
 func scrapeLeases(ctx context.Context, addr string) (leaseStats, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
-	if err != nil {
-		return leaseStats{}, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return leaseStats{}, fmt.Errorf("scrape the worker's metrics: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return leaseStats{}, fmt.Errorf("scrape the worker's metrics: %s", resp.Status)
-	}
 	var st leaseStats
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		name, labels, v, ok := sample(sc.Text())
-		switch {
-		case !ok:
-			continue
-		case name == "waba_event_parked_seconds_count":
+	err := scrapeMetrics(ctx, addr, func(name, labels string, v float64) {
+		switch name {
+		case "waba_event_parked_seconds_count":
 			st.parked = int(v)
-		case name == "waba_event_parked_seconds_sum":
+		case "waba_event_parked_seconds_sum":
 			st.parkedWait = time.Duration(v * float64(time.Second))
 		}
 		contended := strings.Contains(labels, `contended="true"`)
@@ -77,8 +60,33 @@ func scrapeLeases(ctx context.Context, addr string) (leaseStats, error) {
 				st.uncontendedWait += d
 			}
 		}
+	})
+	return st, err
+}
+
+// scrapeMetrics reads the worker's /metrics at addr and calls each with
+// every sample.
+func scrapeMetrics(ctx context.Context, addr string, each func(name, labels string, v float64)) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+	if err != nil {
+		return err
 	}
-	return st, sc.Err()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("scrape the worker's metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("scrape the worker's metrics: %s", resp.Status)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if name, labels, v, ok := sample(sc.Text()); ok {
+			each(name, labels, v)
+		}
+	}
+	return sc.Err()
 }
 
 // sample splits a line of Prometheus' text format: name{labels} value.

@@ -1,10 +1,8 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 )
@@ -52,25 +50,9 @@ func scrapeProcs(ctx context.Context, procs []*proc, work int) ([]procStat, erro
 }
 
 func scrapeProc(ctx context.Context, addr string) (procStat, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
-	if err != nil {
-		return procStat{}, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return procStat{}, fmt.Errorf("scrape the worker's metrics: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return procStat{}, fmt.Errorf("scrape the worker's metrics: %s", resp.Status)
-	}
 	var st procStat
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		name, labels, v, ok := sample(sc.Text())
+	err := scrapeMetrics(ctx, addr, func(name, labels string, v float64) {
 		switch {
-		case !ok:
 		case name == "waba_events_total" && (strings.Contains(labels, `outcome="succeeded"`) || strings.Contains(labels, `outcome="failed"`)):
 			st.events += int(v)
 		case name == "waba_graph_requests_total":
@@ -78,8 +60,8 @@ func scrapeProc(ctx context.Context, addr string) (procStat, error) {
 		case name == "waba_lease_wait_seconds_count" && strings.Contains(labels, `contended="true"`):
 			st.contended += int(v)
 		}
-	}
-	return st, sc.Err()
+	})
+	return st, err
 }
 
 // baseResult is the row of rs, without error, that r is measured against

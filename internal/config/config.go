@@ -48,7 +48,7 @@ type Config struct {
 	LeaseTTL         time.Duration // how long a dead holder blocks its WABA. Defaults to lease.DefaultTTL (15s).
 	SweepInterval    time.Duration // discovery sweep period; 0 disables. Defaults to 1h.
 
-	Concurrency        int           // events worked at once. Defaults to 16.
+	Concurrency        int           // events in their Graph calls at once. Defaults to 16.
 	MaxDeliver         int           // deliveries of one event. Defaults to 10.
 	AckWait            time.Duration // Defaults to 60s.
 	RetryInitial       time.Duration // Defaults to 500ms.
@@ -168,7 +168,7 @@ var settings = []setting{
 		}},
 	{env: "SWEEP_INTERVAL", flag: "sweep-interval", def: durationText(sweep.DefaultInterval), usage: "discovery sweep period (0 disables; else at least 1s)",
 		set: func(c *Config, v string) (err error) { c.SweepInterval, err = ParseSweepInterval(v); return err }},
-	{env: "WORKER_CONCURRENCY", flag: "concurrency", def: strconv.Itoa(workerDefaults.Concurrency), usage: "events worked at once (1-4096)",
+	{env: "WORKER_CONCURRENCY", flag: "concurrency", def: strconv.Itoa(workerDefaults.Concurrency), usage: "events in their Graph calls at once (1-4096); an eighth more wait at hand",
 		set: func(c *Config, v string) (err error) { c.Concurrency, err = parseInt(v, 1, 4096); return err }},
 	{env: "WORKER_MAX_DELIVER", flag: "max-deliver", def: strconv.Itoa(workerDefaults.MaxDeliver), usage: "deliveries of one event before it fails as retries_exhausted (1-1000)",
 		set: func(c *Config, v string) (err error) { c.MaxDeliver, err = parseInt(v, 1, 1000); return err }},

@@ -114,24 +114,31 @@ func TestShutdownNaksWhatCannotFinish(t *testing.T) {
 	}
 	// A nak without delay: the message is ready again at once, though
 	// AckWait is an hour.
-	cons, err := b.js.Consumer(t.Context(), wabatype.DefaultStream, wabatype.DefaultConsumer)
-	if err != nil {
-		t.Fatal(err)
+	if got := b.givenBack(1); got != 1 {
+		t.Errorf("the unfinished event was not given back (got %d messages)", got)
 	}
-	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+}
+
+// givenBack pulls up to n messages ready again and reports how many came,
+// each of which must be its second delivery.
+func (b *testBundle) givenBack(n int) int {
+	b.t.Helper()
+	cons, err := b.js.Consumer(b.t.Context(), wabatype.DefaultStream, wabatype.DefaultConsumer)
 	if err != nil {
-		t.Fatal(err)
+		b.t.Fatal(err)
 	}
-	var got int
+	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	got := 0
 	for m := range batch.Messages() {
 		got++
 		if meta, _ := m.Metadata(); meta.NumDelivered != 2 {
-			t.Errorf("delivery %d, want 2", meta.NumDelivered)
+			b.t.Errorf("delivery %d, want 2", meta.NumDelivered)
 		}
 	}
-	if got != 1 {
-		t.Errorf("the unfinished event was not given back (got %d messages)", got)
-	}
+	return got
 }
 
 // BindOnly waits for a consumer it may not create; a deleted consumer is
@@ -327,22 +334,7 @@ func TestStopGivesBackWhatWaitsForASlot(t *testing.T) {
 	if held != 0 {
 		t.Errorf("%d leases still held after the stop", held)
 	}
-	cons, err := b.js.Consumer(t.Context(), wabatype.DefaultStream, wabatype.DefaultConsumer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	batch, err := cons.Fetch(2, jetstream.FetchMaxWait(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := 0
-	for m := range batch.Messages() {
-		got++
-		if meta, _ := m.Metadata(); meta.NumDelivered != 2 {
-			t.Errorf("delivery %d, want 2", meta.NumDelivered)
-		}
-	}
-	if got != 2 {
+	if got := b.givenBack(2); got != 2 {
 		t.Errorf("%d of 2 given back (AckWait is an hour: only a nak returns them)", got)
 	}
 }
