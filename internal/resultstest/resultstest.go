@@ -161,6 +161,23 @@ func (c *Collector) Wait(n int, timeout time.Duration) {
 	WaitFor(c.t, fmt.Sprintf("%d results (have %d)", n, c.Count()), timeout, func() bool { return c.Count() >= n })
 }
 
+// WaitEach waits until every id has a result, or fails the test at
+// timeout: unlike Wait, results of other events (a sweep's, say) do not
+// count.
+func (c *Collector) WaitEach(ids []string, timeout time.Duration) {
+	c.t.Helper()
+	WaitFor(c.t, fmt.Sprintf("a result for each of %d events", len(ids)), timeout, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, id := range ids {
+			if len(c.succeeded[id])+len(c.failed[id]) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // ExactlyOne fails the test unless every id has exactly one result and no
 // Nats-Msg-Id was stored twice.
 func (c *Collector) ExactlyOne(t testing.TB, ids []string) {

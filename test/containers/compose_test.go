@@ -105,14 +105,7 @@ func TestCompose(t *testing.T) {
 	// Wait for these events' own results: the replicas' first discovery
 	// sweep (a random moment in their first 30 s) onboards the rest of the
 	// emulator's world meanwhile, so a count of results proves nothing.
-	resultstest.WaitFor(t, "a result for each emitted event", time.Minute, func() bool {
-		for _, id := range ids {
-			if len(results.Succeeded(id))+len(results.Failed(id)) == 0 {
-				return false
-			}
-		}
-		return true
-	})
+	results.WaitEach(ids, time.Minute)
 	results.ExactlyOne(t, ids)
 	for _, r := range runs[:4] {
 		if len(results.Succeeded(r.id)) != 1 {
@@ -162,9 +155,7 @@ func TestCompose(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatalf("no waba.shared with source webhook for %s within a minute of the share", signup)
 	}
-	resultstest.WaitFor(t, "the webhook's event to succeed", time.Minute, func() bool {
-		return len(results.Succeeded(ev.ID))+len(results.Failed(ev.ID)) > 0
-	})
+	results.WaitEach([]string{ev.ID}, time.Minute)
 	if len(results.Succeeded(ev.ID)) != 1 {
 		t.Errorf("the WABA shared through the webhook (event %s) did not succeed once:\n%s", ev.ID, results.Raw())
 	}
