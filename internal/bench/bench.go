@@ -80,6 +80,16 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 		mdt.row(r, results)
 		runtime.GC()
 	}
+	var ceilings []graphCeiling
+	if o.GraphCeiling {
+		for _, sc := range graphCeilingRows(scs) {
+			fmt.Fprintf(stderr, "bench: Graph-only ceiling at %s, %d in flight\n", latencyName(sc.latency), sc.inFlight)
+			ceilings = append(ceilings, measureGraphCeiling(ctx, sc.latency, sc.inFlight, sc.events))
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+	}
 	var sweeps []sweepResult
 	if len(o.sweepRows()) > 0 {
 		fmt.Fprintln(stderr, "bench: the discovery sweep rows")
@@ -106,7 +116,10 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	}
 	printBreakdowns(&tail, results)
 	fmt.Fprintln(&tail)
-	targets(&tail, o, results, sweeps)
+	if printGraphCeilings(&tail, ceilings, results) {
+		fmt.Fprintln(&tail)
+	}
+	targets(&tail, o, results, sweeps, ceilings)
 	fmt.Fprintf(&tail, "\nload average at end: %s; the run took %s\n", loadAvg(), time.Since(began).Round(time.Second))
 	fmt.Fprintf(stdout, "\n%s", tail.Bytes())
 

@@ -275,10 +275,33 @@ func TestRun(t *testing.T) {
 	for _, want := range []string{"Targets", "Where an event's time", "peak RSS < 100 MiB",
 		"[met]          lease, 10 per WABA: Graph calls", "parked behind their WABA",
 		"floor program", "worker CPU/event <= 1.25x the floor program's",
-		"worker, scale           1ms          8", "1ms: events/s grows from 4 to 8 in flight, no errors"} {
+		"worker, scale           1ms          8", "1ms: events/s grows from 4 to 8 in flight, no errors",
+		"The Graph-only ceiling", "1ms      4 in flight: "} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
+	}
+}
+
+// The Graph-only ceiling runs once per latency and in-flight of the worker
+// rows with a latency; its ratio is over C/(3·L).
+func TestGraphCeilingRows(t *testing.T) {
+	t.Parallel()
+	scs := []scenario{
+		{kind: kindFloor, latency: 10 * time.Millisecond, inFlight: 64},
+		{kind: kindWorker, latency: 0, inFlight: 64},
+		{kind: kindWorker, latency: 10 * time.Millisecond, inFlight: 64, events: 100},
+		{kind: kindScale, latency: 100 * time.Millisecond, inFlight: 1024},
+		{kind: kindLease, latency: 10 * time.Millisecond, inFlight: 64},
+		{kind: kindWorker, latency: 10 * time.Millisecond, inFlight: 16},
+	}
+	got := graphCeilingRows(scs)
+	if len(got) != 2 || got[0].inFlight != 64 || got[0].events != 100 || got[1].inFlight != 16 {
+		t.Fatalf("graphCeilingRows = %+v, want the two 10ms worker rows", got)
+	}
+	g := graphCeiling{latency: 10 * time.Millisecond, inFlight: 64, rate: 1600}
+	if r := g.ratio(); r < 0.749 || r > 0.751 {
+		t.Errorf("ratio %.3f, want 0.75 (1600 of 2133)", r)
 	}
 }
 
@@ -296,7 +319,7 @@ func TestMemoryTargetNeedsTheFullBacklog(t *testing.T) {
 		{100_000, 120 << 20, "[missed]"},
 	} {
 		var out strings.Builder
-		targets(&out, Options{}, []result{{scenario: scenario{kind: kindMemory, events: tc.events, work: 1000, inFlight: 256}, peakRSS: tc.rss}}, nil)
+		targets(&out, Options{}, []result{{scenario: scenario{kind: kindMemory, events: tc.events, work: 1000, inFlight: 256}, peakRSS: tc.rss}}, nil, nil)
 		var got string
 		for line := range strings.Lines(out.String()) {
 			if strings.Contains(line, "100,000 events waiting") {
@@ -365,7 +388,7 @@ func TestSweepRows(t *testing.T) {
 	}
 	var out strings.Builder
 	printSweeps(&out, false, rs)
-	targets(&out, o, nil, rs)
+	targets(&out, o, nil, rs, nil)
 	for _, want := range []string{
 		"sweep, 300 listed                       300        250       50           3            3",
 		"sweep, 30 listed, empty ledger           30          0       30           1            1",
@@ -437,7 +460,7 @@ func TestReplicasRow(t *testing.T) {
 	for i, r := range rs {
 		tb.row(r, rs[:i+1])
 	}
-	targets(&out, o, rs, nil)
+	targets(&out, o, rs, nil, nil)
 	for _, want := range []string{
 		"[met]          2 replicas: 3.00 Graph calls per new WABA, no errors",
 		"[met]          2 replicas: every process works events, one result each",

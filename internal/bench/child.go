@@ -31,7 +31,7 @@ const envCPUProfile = "WABA_BENCH_CPUPROFILE"
 // Graph round trips per event (floor.go).
 func child(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "bench child: worker, ceiling or floor?")
+		fmt.Fprintln(stderr, "bench child: worker, ceiling, floor or graph?")
 		return 2
 	}
 	if path := os.Getenv(envCPUProfile); path != "" {
@@ -52,6 +52,12 @@ func child(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "ceiling":
 		if err := runCeiling(ctx, args[1:], stderr); err != nil {
 			fmt.Fprintln(stderr, "bench child ceiling:", err)
+			return 1
+		}
+		return 0
+	case "graph":
+		if err := runGraphOnly(ctx, args[1:], stdout, stderr); err != nil {
+			fmt.Fprintln(stderr, "bench child graph:", err)
 			return 1
 		}
 		return 0

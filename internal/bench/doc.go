@@ -11,7 +11,9 @@
 // that its CPU time and peak RSS are its own. A ceiling row replaces the
 // worker with a minimal loop with the same JetStream pattern (Fetch as many
 // as there are free slots, publish a result with Nats-Msg-Id and wait for
-// its PubAck, Ack) and no Graph work.
+// its PubAck, Ack) and no Graph work. The Graph-only ceiling (graphonly.go)
+// is the other half: the worker's three round trips per event alone, with
+// no NATS, which bounds what any program reaches on the machine.
 //
 // The scale row runs the worker at 1,024 in flight and 100ms, beside the
 // -inflight rows at that latency; the replicas row runs two worker

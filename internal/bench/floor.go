@@ -45,35 +45,7 @@ func runFloor(ctx context.Context, args []string, stderr io.Writer) error {
 	if *graphURL == "" || *token == "" || *business == "" || *user == "" {
 		return errors.New("-graph, -token, -business and -user are required")
 	}
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *inFlight, IdleConnTimeout: time.Minute}}
-	base := strings.TrimRight(*graphURL, "/") + "/" + graph.DefaultVersion + "/"
-	auth := "Bearer " + *token
-	read := "/assigned_users?business=" + url.QueryEscape(*business)
-	form := "user=" + url.QueryEscape(*user) + "&tasks=" + url.QueryEscape(`["MANAGE"]`)
-	call := func(ctx context.Context, method, u, body string) error {
-		var rd io.Reader
-		if body != "" {
-			rd = strings.NewReader(body)
-		}
-		req, err := http.NewRequestWithContext(ctx, method, u, rd)
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Authorization", auth)
-		if body != "" {
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			return err
-		}
-		_, err = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("%s %s: %s", method, u, resp.Status)
-		}
-		return err
-	}
+	calls := newGraphCalls(*graphURL, *token, *business, *user, *inFlight)
 	var locks, state jetstream.KeyValue
 	leaseValue := []byte(`{"owner":"bench-floor","token":"0123456789abcdef0123456789abcdef","acquired_at":"2026-01-01T00:00:00Z"}`)
 	w := &work{
@@ -94,11 +66,9 @@ func runFloor(ctx context.Context, args []string, stderr io.Writer) error {
 				return nil, nil, err
 			}
 			done = func(ctx context.Context) { _ = locks.Delete(ctx, waba, jetstream.LastRevision(rev)) }
-			for _, c := range [][3]string{{http.MethodGet, read}, {http.MethodPost, "/assigned_users", form}, {http.MethodGet, read}} {
-				if err := call(ctx, c[0], base+waba+c[1], c[2]); err != nil {
-					done(ctx)
-					return nil, nil, err
-				}
+			if err := calls.event(ctx, waba); err != nil {
+				done(ctx)
+				return nil, nil, err
 			}
 			after = func(ctx context.Context) {
 				_, _ = state.Put(ctx, waba, []byte(`{"waba_id":"`+waba+`","state":"assigned","held_tasks":["MANAGE"]}`))
@@ -122,4 +92,60 @@ func wabaOf(data []byte) string {
 		return ""
 	}
 	return string(rest[:j])
+}
+
+// graphCalls does the worker's three Graph round trips for an event, with
+// bare net/http on keep-alive connections: GET assigned_users, POST
+// assigned_users, GET assigned_users. A response body is read to the end
+// and only its status checked. The floor program and the Graph-only
+// ceiling (graphonly.go) share it.
+type graphCalls struct {
+	hc         *http.Client
+	base, auth string
+	read, form string
+}
+
+func newGraphCalls(graphURL, token, business, user string, inFlight int) *graphCalls {
+	return &graphCalls{
+		hc:   &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: inFlight, IdleConnTimeout: time.Minute}},
+		base: strings.TrimRight(graphURL, "/") + "/" + graph.DefaultVersion + "/",
+		auth: "Bearer " + token,
+		read: "/assigned_users?business=" + url.QueryEscape(business),
+		form: "user=" + url.QueryEscape(user) + "&tasks=" + url.QueryEscape(`["MANAGE"]`),
+	}
+}
+
+// event does the three round trips for waba, stopping at the first error.
+func (g *graphCalls) event(ctx context.Context, waba string) error {
+	for _, c := range [][3]string{{http.MethodGet, g.read}, {http.MethodPost, "/assigned_users", g.form}, {http.MethodGet, g.read}} {
+		if err := g.call(ctx, c[0], g.base+waba+c[1], c[2]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (g *graphCalls) call(ctx context.Context, method, u, body string) error {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", g.auth)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := g.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s %s: %s", method, u, resp.Status)
+	}
+	return err
 }

@@ -33,6 +33,10 @@ type Options struct {
 	// latency and in-flight, so that the worker row shows its ratios to it.
 	// Defaults to true.
 	Floor bool
+	// GraphCeiling measures the Graph-only ceiling (graphonly.go) at the
+	// latency and in-flight of each worker row with a latency. Defaults to
+	// true.
+	GraphCeiling bool
 	// Big is the backlog of the memory row (0 skips it). Defaults to
 	// 100,000.
 	Big int
@@ -127,6 +131,7 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 	slowLat := fs.Duration("slow-latency", 100*time.Millisecond, "latency from which -slow-events applies")
 	ceiling := fs.Bool("ceiling", true, "measure the JetStream ceiling (no Graph work) at each in-flight")
 	floor := fs.Bool("floor", true, "run the floor program (the worker's I/O and nothing else) before each worker row")
+	graphCeiling := fs.Bool("graph-ceiling", true, "measure the Graph-only ceiling (the three round trips alone, no NATS) at each worker row's latency and in-flight")
 	big := fs.Int("big", 100000, "backlog of the memory row; 0 skips it")
 	bigWork := fs.Int("big-work", 10000, "events the memory row works before stopping the worker")
 	bigLat := fs.Duration("big-latency", 10*time.Millisecond, "Graph latency of the memory row")
@@ -159,7 +164,7 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 		return Options{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	o := Options{
-		Events: *events, SlowEvents: *slow, SlowLatency: *slowLat, Ceiling: *ceiling, Floor: *floor,
+		Events: *events, SlowEvents: *slow, SlowLatency: *slowLat, Ceiling: *ceiling, Floor: *floor, GraphCeiling: *graphCeiling,
 		Big: *big, BigWork: *bigWork, BigLatency: *bigLat, BigInFlight: *bigC,
 		WorkerBin: *workerBin, LogLevel: *logLevel, MarkdownFile: *md, ProfileDir: *prof,
 		Stall: *stall, Verbose: *verbose, Deliveries: *deliveries, Gateway: *gw,
