@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -53,6 +54,39 @@ type Client struct {
 	wabaMax  int // page cap of ListClientWABAs (client_wabas.go)
 	now      func() time.Time
 	maxBody  int64
+	kits     *[2]atomic.Pointer[callKit] // by token source: 0 the access token, 1 the admin token; shared by copies
+}
+
+// callKit is what every call with one token shares: the request headers
+// (a GET's, and a form POST's with Content-Type) and, without an app
+// secret, the redactor. A request's header map is only read once built:
+// net/http copies it for redirects, the tracing transport clones the
+// request before its instrumentation, and a RoundTripper may not modify
+// the request. So one map serves every call, concurrent ones included,
+// until the token changes: seven allocations fewer a call.
+type callKit struct {
+	token     string
+	red       *redactor // nil with an app secret: its proof changes
+	get, form http.Header
+}
+
+// kit returns the callKit of token, from source i's cache when it is
+// token's.
+func (c *Client) kit(i int, token string) *callKit {
+	if k := c.kits[i].Load(); k != nil && k.token == token {
+		return k
+	}
+	auth := []string{"Bearer " + token}
+	k := &callKit{
+		token: token,
+		get:   http.Header{"Authorization": auth, "Accept": acceptJSON, "User-Agent": userAgentValue},
+		form:  http.Header{"Authorization": auth, "Accept": acceptJSON, "User-Agent": userAgentValue, "Content-Type": formContentType},
+	}
+	if c.secret == nil {
+		k.red = newRedactor(token)
+	}
+	c.kits[i].Store(k)
+	return k
 }
 
 // Option configures a Client. Options check their argument; NewClient
@@ -69,6 +103,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		wabaMax:  DefaultMaxClientWABAPages,
 		now:      time.Now,
 		maxBody:  DefaultMaxBodyBytes,
+		kits:     new([2]atomic.Pointer[callKit]),
 	}
 	for _, opt := range opts {
 		if opt == nil {
@@ -528,16 +563,17 @@ func (c *Client) do(ctx context.Context, r *request) error {
 	if ctx.Err() != nil {
 		return canceled(ctx, r.op)
 	}
-	src, what := c.token, "access token"
+	src, what, which := c.token, "access token", 0
 	if r.admin {
-		src, what = c.admin, "admin token"
+		src, what, which = c.admin, "admin token", 1
 	}
 	token, err := credential(ctx, r.op, what, src, true)
 	if err != nil {
 		return err
 	}
+	kit := c.kit(which, token)
 	encoded := r.params.Encode()
-	secrets := []string{token}
+	red := kit.red
 	if c.secret != nil {
 		secret, err := credential(ctx, r.op, "app secret", c.secret, false)
 		if err != nil {
@@ -550,9 +586,8 @@ func (c *Client) do(ctx context.Context, r *request) error {
 		}
 		// Encoded apart: appending them to r.params would write the caller's map.
 		encoded += url.Values{"appsecret_proof": {proof}, "appsecret_time": {t}}.Encode()
-		secrets = append(secrets, secret, proof)
+		red = newRedactor(token, secret, proof)
 	}
-	red := newRedactor(secrets...)
 
 	target := c.base + "/" + c.version + "/" + url.PathEscape(r.id) + "/" + r.edge
 	var body io.Reader
@@ -570,11 +605,9 @@ func (c *Client) do(ctx context.Context, r *request) error {
 	if err != nil {
 		return fmt.Errorf("graph %s: build request: %w", r.op, sanitizeTransportErr(err, false, 0, red))
 	}
-	// The header map is built whole, the constant values shared (net/http
-	// does not write a request's headers): three allocations fewer a call.
-	req.Header = http.Header{"Authorization": {"Bearer " + token}, "Accept": acceptJSON, "User-Agent": userAgentValue}
+	req.Header = kit.get
 	if body != nil {
-		req.Header["Content-Type"] = formContentType
+		req.Header = kit.form
 	}
 
 	call := Call{Op: r.op, Method: r.method, RequestedVersion: c.version}

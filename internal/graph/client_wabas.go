@@ -63,7 +63,7 @@ func (c *Client) ListClientWABAs(ctx context.Context, businessID string, limit i
 		limit = MaxPageSize
 	}
 	// list takes the page size and cap from the client; this listing has its
-	// own. Client holds no lock or state a copy could split.
+	// own. Client holds no lock, and the copy shares its header cache.
 	lc := *c
 	lc.pageSize = limit
 	lc.maxPages = c.wabaMax
