@@ -121,7 +121,8 @@ func TestMessageAfterTheStopIsGivenBack(t *testing.T) {
 	cancel()
 	m := newMsg("evt-4", 1)
 	b.w.process(intake, t.Context(), m, nil)
-	if got := m.actions(); !slices.Equal(got, []string{"nak"}) || b.h.handled.Load() != 0 {
+	// With a delay: a pull of this process still open must not get it back.
+	if got := m.actions(); !slices.Equal(got, []string{"nak " + b.w.cfg.FetchWait.String()}) || b.h.handled.Load() != 0 {
 		t.Errorf("actions %v, handled %d", got, b.h.handled.Load())
 	}
 }

@@ -213,8 +213,8 @@ func TestParkedDeliveriesAreNakedAtStop(t *testing.T) {
 	if got := first.actions(); !slices.Equal(got, []string{"ack"}) {
 		t.Errorf("first: %v, want it finished", got)
 	}
-	if got := second.actions(); !slices.Equal(got, []string{"nak"}) {
-		t.Errorf("second: %v, want it given back", got)
+	if got := second.actions(); !slices.Equal(got, []string{"nak " + b.w.cfg.FetchWait.String()}) {
+		t.Errorf("second: %v, want it given back after FetchWait", got)
 	}
 }
 

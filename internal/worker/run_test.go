@@ -307,8 +307,9 @@ func TestNoPrefetch(t *testing.T) {
 	}
 }
 
-// A stop gives back at once a delivery pulled ahead and waiting for a slot,
-// and releases its lease.
+// A stop gives back a delivery pulled ahead and waiting for a slot (a nak
+// with FetchWait's delay), and releases its lease; each event is given back
+// once, not bounced through this process's own open pull.
 func TestStopGivesBackWhatWaitsForASlot(t *testing.T) {
 	t.Parallel()
 	locks := newFakeLocker()
@@ -316,8 +317,12 @@ func TestStopGivesBackWhatWaitsForASlot(t *testing.T) {
 		<-ctx.Done() // the work context: cancelled after the shutdown timeout
 		return wabatype.Outcome{Verdict: wabatype.RetryLater}
 	}}
-	b := setup(t, h, Config{Concurrency: 1, Prefetch: 1, Locker: locks, ShutdownTimeout: 200 * time.Millisecond,
-		FetchWait: 100 * time.Millisecond, AckWait: time.Hour})
+	// Prefetch 3: the pull that brought both events stays open for two
+	// more through the stop, as one does in production. An event given
+	// back with a plain nak would come straight back into it, to be given
+	// back again: delivery 3 or 4 below, not 2.
+	b := setup(t, h, Config{Concurrency: 1, Prefetch: 3, Locker: locks, ShutdownTimeout: 200 * time.Millisecond,
+		FetchWait: time.Second, AckWait: time.Hour})
 	b.publish("w1-a")
 	b.publish("w2-a")
 	stop := b.run()

@@ -419,6 +419,12 @@ func (w *Worker) pull(ctx, intake, workCtx context.Context, cons jetstream.Consu
 		if !ok {
 			return nil
 		}
+		if ctx.Err() != nil {
+			// Stopped while the token came free (a stop frees tokens: the
+			// deliveries it gives back): no pull after the stop.
+			w.release(n)
+			return nil
+		}
 		if reason, _ := w.gate.state(); reason != wabatype.NoPause {
 			w.release(n) // paused while waiting for a token
 			continue
@@ -541,6 +547,16 @@ func (w *Worker) acquire(ctx context.Context) (int, bool) {
 	}
 }
 
+// giveBack naks a delivery the stop keeps from being worked, with a delay
+// of FetchWait. A pull request of this process may still be open then (it
+// ends within FetchWait): a plain nak would send the event straight back
+// into it, to be given back again, each bounce using up one of its
+// MaxDeliver deliveries. Delayed, it goes to the next pull after that,
+// another replica's or this worker's own after a restart.
+func (w *Worker) giveBack(msg jetstream.Msg) {
+	_ = msg.NakWithDelay(w.cfg.FetchWait)
+}
+
 // release gives back n intake tokens.
 func (w *Worker) release(n int) {
 	for range n {
@@ -565,7 +581,7 @@ func (w *Worker) process(intake, workCtx context.Context, msg jetstream.Msg, tk 
 	}
 	if intake.Err() != nil {
 		// Arrived after the stop: give it back for another replica.
-		_ = msg.Nak()
+		w.giveBack(msg)
 		return
 	}
 	key := w.h.Key(m)
@@ -574,7 +590,7 @@ func (w *Worker) process(intake, workCtx context.Context, msg jetstream.Msg, tk 
 	}
 	for {
 		if intake.Err() != nil || !tk.takeIntake(intake) {
-			_ = msg.Nak()
+			w.giveBack(msg)
 		} else {
 			w.work(intake, workCtx, msg, m, key, tk)
 		}
@@ -607,7 +623,7 @@ func (w *Worker) enter(intake context.Context, key string, msg jetstream.Msg, m 
 	case w.room <- struct{}{}:
 	case <-intake.Done():
 		stop()
-		_ = msg.Nak()
+		w.giveBack(msg)
 		return false
 	}
 	w.mu.Lock()
@@ -700,13 +716,13 @@ func (w *Worker) work(intake, workCtx context.Context, msg jetstream.Msg, m waba
 	if key != "" && w.cfg.Locker != nil {
 		ctx, release, err := w.lease(intake, workCtx, key)
 		if err != nil {
-			delay := w.cfg.LeaseRetryDelay
 			if intake.Err() != nil {
-				delay = 0
-			} else {
-				w.log.Info("WABA held elsewhere for too long: giving the event back", "waba_id", key,
-					"waited", w.cfg.LeaseWait, "delay", delay, "error", err.Error())
+				w.giveBack(msg)
+				return
 			}
+			delay := w.cfg.LeaseRetryDelay
+			w.log.Info("WABA held elsewhere for too long: giving the event back", "waba_id", key,
+				"waited", w.cfg.LeaseWait, "delay", delay, "error", err.Error())
 			_ = msg.NakWithDelay(delay)
 			return
 		}
@@ -714,7 +730,7 @@ func (w *Worker) work(intake, workCtx context.Context, msg jetstream.Msg, m waba
 		workCtx = ctx
 	}
 	if !tk.takeSlot(intake) {
-		_ = msg.Nak() // stopped while it waited for a slot
+		w.giveBack(msg) // stopped while it waited for a slot
 		return
 	}
 	w.cfg.Observer.EventStarted()
@@ -723,7 +739,7 @@ func (w *Worker) work(intake, workCtx context.Context, msg jetstream.Msg, m waba
 	w.cfg.Observer.EventFinished(out, time.Since(start))
 	tracing.EndEvent(span, out)
 	tk.free()
-	w.settle(workCtx, msg, out)
+	w.settle(intake, workCtx, msg, out)
 }
 
 // lease takes key's lease, waiting at most LeaseWait (less when intake
@@ -822,8 +838,9 @@ func decide(out wabatype.Outcome) (publish bool, act ackAction, delay time.Durat
 	return false, actNak, max(out.Delay, 0)
 }
 
-// settle applies an outcome to the message.
-func (w *Worker) settle(ctx context.Context, msg jetstream.Msg, out wabatype.Outcome) {
+// settle applies an outcome to the message. A nak after the stop (intake
+// ended) waits at least FetchWait, as giveBack's do.
+func (w *Worker) settle(intake, ctx context.Context, msg jetstream.Msg, out wabatype.Outcome) {
 	publish, act, delay := decide(out)
 	if publish {
 		if err := w.publish(ctx, out, msg.Headers().Get(wabatype.HeaderReplayOf)); err != nil {
@@ -841,6 +858,9 @@ func (w *Worker) settle(ctx context.Context, msg jetstream.Msg, out wabatype.Out
 	case actTerm:
 		err = msg.TermWithReason(textutil.Clip("invalid_event: "+out.Failed.Error.Message, 200))
 	case actNak:
+		if intake.Err() != nil {
+			delay = max(delay, w.cfg.FetchWait)
+		}
 		err = msg.NakWithDelay(delay)
 	}
 	if err != nil {
