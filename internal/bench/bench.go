@@ -72,6 +72,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 		label := fmt.Sprintf("%02d-%s-%s-c%d", i+1, kindName(sc.kind), latencyName(sc.latency), sc.inFlight)
 		fmt.Fprintf(stderr, "bench: row %d of %d: %s\n", i+1, len(scs), label)
 		r := runRow(ctx, o, sc, label, logf)
+		r.seq = i
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -117,6 +118,9 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	printBreakdowns(&tail, results)
 	fmt.Fprintln(&tail)
 	if printGraphCeilings(&tail, ceilings, results) {
+		fmt.Fprintln(&tail)
+	}
+	if printMedians(&tail, results) {
 		fmt.Fprintln(&tail)
 	}
 	targets(&tail, o, results, sweeps, ceilings)

@@ -283,6 +283,65 @@ func TestRun(t *testing.T) {
 	}
 }
 
+// -repeat runs each floor/worker pair that many times, pair after pair;
+// each worker row is compared with its own floor row, and the targets read
+// the medians.
+func TestRepeatMedians(t *testing.T) {
+	t.Parallel()
+	o, err := parseFlags([]string{"-repeat", "3", "-only", "worker", "-latency", "10ms", "-inflight", "64"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scs := o.scenarios()
+	if len(scs) != 6 {
+		t.Fatalf("%d rows, want 3 floor/worker pairs", len(scs))
+	}
+	for i := 0; i < 6; i += 2 {
+		if scs[i].kind != kindFloor || scs[i+1].kind != kindWorker {
+			t.Fatalf("rows %d, %d: %v then %v, want a floor row then its worker row", i, i+1, scs[i].kind, scs[i+1].kind)
+		}
+	}
+	if _, err := parseFlags([]string{"-repeat", "0"}, io.Discard); err == nil {
+		t.Error("-repeat 0 accepted")
+	}
+
+	// Three pairs whose CPU ratios are 1.10, 1.60 and 1.20: the median is
+	// 1.20 (met), while the first pair's floor compared with the last
+	// worker would say 2.00.
+	sc := func(k kind) scenario {
+		return scenario{kind: k, latency: 10 * time.Millisecond, inFlight: 64, events: 1000, work: 1000}
+	}
+	ms := time.Millisecond
+	var rs []result
+	for i, p := range []struct {
+		floorCPU, workerCPU time.Duration
+		rate                float64
+	}{{100 * ms, 110 * ms, 1800}, {100 * ms, 160 * ms, 1500}, {110 * ms, 132 * ms, 1700}} {
+		rs = append(rs, result{scenario: sc(kindFloor), seq: 2 * i, rate: 1600, workerCPU: p.floorCPU},
+			result{scenario: sc(kindWorker), seq: 2*i + 1, rate: p.rate, workerCPU: p.workerCPU})
+	}
+	if f, ok := floorOf(rs[5], rs); !ok || f.seq != 4 {
+		t.Errorf("floorOf the third worker row: seq %d, %v; want its own floor row, seq 4", f.seq, ok)
+	}
+	ps := medians(rs)
+	if len(ps) != 1 || ps[0].n != 3 || ps[0].rate != 1700 || ps[0].cpuRatio < 1.199 || ps[0].cpuRatio > 1.201 {
+		t.Fatalf("medians %+v, want 3 runs, 1700 events/s, CPU ratio 1.20", ps)
+	}
+	var out bytes.Buffer
+	printMedians(&out, rs)
+	targets(&out, Options{}, rs, nil, nil)
+	printGraphCeilings(&out, []graphCeiling{{latency: 10 * time.Millisecond, inFlight: 64, events: 1000, rate: 2000}}, rs)
+	text := out.String()
+	for _, want := range []string{"Medians over the repeated floor/worker pairs",
+		"floor program 0.80 of it (median of 3); worker 0.85 of it (median of 3)", "10ms    64 in flight, 3 runs: worker 1700 events/s (0.80 of C/(3·L))",
+		"[met]          10 ms, 64 in flight: worker CPU/event <= 1.25x the floor program's 1.20x (median of 3 pairs: 1.10, 1.60, 1.20)",
+		"[missed]       10 ms, 64 in flight: events/s >= 0.95 of C/(3·L)               0.80 (median of 3 runs: 1700 of 2133 events/s)"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+}
+
 // The Graph-only ceiling runs once per latency and in-flight of the worker
 // rows with a latency; its ratio is over C/(3·L).
 func TestGraphCeilingRows(t *testing.T) {

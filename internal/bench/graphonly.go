@@ -211,10 +211,20 @@ func printGraphCeilings(w io.Writer, gs []graphCeiling, rs []result) bool {
 		}
 		line := fmt.Sprintf("%s%.0f events/s, %.2f of C/(3·L); a round trip %s on average for %s of latency; CPU/ev %s",
 			head, g.rate, g.ratio(), dur(g.rtMean), latencyName(g.latency), perEvent(g.cpu, g.events))
-		for _, r := range rs {
-			if r.err == nil && r.latency == g.latency && r.inFlight == g.inFlight && r.rate > 0 &&
-				(r.kind == kindWorker || r.kind == kindFloor) {
-				line += fmt.Sprintf("; %s %.2f of it", r.name(), r.rate/g.rate)
+		for _, k := range []kind{kindFloor, kindWorker} {
+			var rates []float64
+			name := ""
+			for _, r := range rs {
+				if r.kind == k && r.err == nil && r.latency == g.latency && r.inFlight == g.inFlight && r.rate > 0 {
+					rates = append(rates, r.rate)
+					name = r.name()
+				}
+			}
+			switch {
+			case len(rates) == 1:
+				line += fmt.Sprintf("; %s %.2f of it", name, rates[0]/g.rate)
+			case len(rates) > 1:
+				line += fmt.Sprintf("; %s %.2f of it (median of %d)", name, median(rates)/g.rate, len(rates))
 			}
 		}
 		fmt.Fprintln(w, line)

@@ -33,6 +33,11 @@ type Options struct {
 	// latency and in-flight, so that the worker row shows its ratios to it.
 	// Defaults to true.
 	Floor bool
+	// Repeat runs each floor/worker pair this many times, one pair after
+	// the other, and the targets read the medians over them: one run's
+	// floor ratio moves by a fifth or more on a shared 2-core machine.
+	// Defaults to 1.
+	Repeat int
 	// GraphCeiling measures the Graph-only ceiling (graphonly.go) at the
 	// latency and in-flight of each worker row with a latency. Defaults to
 	// true.
@@ -131,6 +136,7 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 	slowLat := fs.Duration("slow-latency", 100*time.Millisecond, "latency from which -slow-events applies")
 	ceiling := fs.Bool("ceiling", true, "measure the JetStream ceiling (no Graph work) at each in-flight")
 	floor := fs.Bool("floor", true, "run the floor program (the worker's I/O and nothing else) before each worker row")
+	repeat := fs.Int("repeat", 1, "run each floor/worker pair this many times, one pair after the other; the targets read the medians")
 	graphCeiling := fs.Bool("graph-ceiling", true, "measure the Graph-only ceiling (the three round trips alone, no NATS) at each worker row's latency and in-flight")
 	big := fs.Int("big", 100000, "backlog of the memory row; 0 skips it")
 	bigWork := fs.Int("big-work", 10000, "events the memory row works before stopping the worker")
@@ -164,7 +170,7 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 		return Options{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	o := Options{
-		Events: *events, SlowEvents: *slow, SlowLatency: *slowLat, Ceiling: *ceiling, Floor: *floor, GraphCeiling: *graphCeiling,
+		Events: *events, SlowEvents: *slow, SlowLatency: *slowLat, Ceiling: *ceiling, Floor: *floor, GraphCeiling: *graphCeiling, Repeat: *repeat,
 		Big: *big, BigWork: *bigWork, BigLatency: *bigLat, BigInFlight: *bigC,
 		WorkerBin: *workerBin, LogLevel: *logLevel, MarkdownFile: *md, ProfileDir: *prof,
 		Stall: *stall, Verbose: *verbose, Deliveries: *deliveries, Gateway: *gw,
@@ -211,6 +217,8 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 		return Options{}, errors.New("-big-work must be from 1 to -big")
 	case o.BigInFlight < 1 || o.BigInFlight > 4096:
 		return Options{}, errors.New("-big-inflight must be from 1 to 4096")
+	case o.Repeat < 1 || o.Repeat > 20:
+		return Options{}, errors.New("-repeat must be from 1 to 20")
 	case o.Stall <= 0:
 		return Options{}, errors.New("-stall must be positive")
 	case o.LeaseEvents < 0 || (o.LeaseEvents > 0 && (o.LeaseWABAs < 1 || o.LeaseWABAs > o.LeaseEvents)):
@@ -400,10 +408,12 @@ func (o Options) scenarios() (out []scenario) {
 			n = o.SlowEvents
 		}
 		for _, c := range o.InFlight {
-			if o.Floor {
-				out = append(out, scenario{kind: kindFloor, latency: l, inFlight: c, events: n, work: n})
+			for range max(o.Repeat, 1) {
+				if o.Floor {
+					out = append(out, scenario{kind: kindFloor, latency: l, inFlight: c, events: n, work: n})
+				}
+				out = append(out, scenario{kind: kindWorker, latency: l, inFlight: c, events: n, work: n})
 			}
-			out = append(out, scenario{kind: kindWorker, latency: l, inFlight: c, events: n, work: n})
 		}
 	}
 	if o.ScaleInFlight > 0 {

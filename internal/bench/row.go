@@ -32,6 +32,7 @@ import (
 // result is what one row measured.
 type result struct {
 	scenario
+	seq int // the row's place in the run
 	err error
 
 	results     int // events with a result, by the end

@@ -124,18 +124,22 @@ func (t *table) row(r result, soFar []result) {
 	t.line(cells)
 }
 
-// floorOf is the floor row of worker row r in the same run: same latency,
-// in-flight and backlog.
+// floorOf is the floor row of worker row r in the same run: the last one
+// before it with the same latency, in-flight and backlog (with -repeat,
+// each worker row has its own).
 func floorOf(r result, soFar []result) (result, bool) {
 	if r.kind != kindWorker {
 		return result{}, false
 	}
+	var found result
+	ok := false
 	for _, f := range soFar {
-		if f.kind == kindFloor && f.err == nil && f.latency == r.latency && f.inFlight == r.inFlight && f.work == r.work && f.rate > 0 {
-			return f, true
+		if f.kind == kindFloor && f.seq < r.seq && f.err == nil && f.latency == r.latency && f.inFlight == r.inFlight &&
+			f.work == r.work && f.rate > 0 && (!ok || f.seq > found.seq) {
+			found, ok = f, true
 		}
 	}
-	return result{}, false
+	return found, ok
 }
 
 // limit is what r is measured against: C/(3·L) with latency, the ceiling
@@ -180,10 +184,15 @@ func targets(w io.Writer, o Options, rs []result, sweeps []sweepResult, ceilings
 		return result{}, false
 	}
 
+	stats := medians(rs)
 	if r, ok := find(kindWorker, 10*time.Millisecond, 64); ok {
 		lim, _ := limit(r, rs)
 		ratio := r.rate / lim
 		got := fmt.Sprintf("%.2f (%.0f of %.0f events/s)", ratio, r.rate, lim)
+		if p, ok := statsAt(stats, r.latency, r.inFlight); ok && p.n > 1 {
+			ratio = p.ratio
+			got = fmt.Sprintf("%.2f (median of %d runs: %.0f of %.0f events/s)", ratio, p.n, p.rate, lim)
+		}
 		if g, ok := ceilingAt(ceilings, r.latency, r.inFlight); ok {
 			got += fmt.Sprintf("; the Graph-only ceiling here: %.2f", g.ratio())
 		}
@@ -203,7 +212,12 @@ func targets(w io.Writer, o Options, rs []result, sweeps []sweepResult, ceilings
 			continue
 		}
 		x := (r.workerCPU.Seconds() / float64(r.work)) / (f.workerCPU.Seconds() / float64(f.work))
-		line(verdict(x <= 1.25), what, fmt.Sprintf("%.2fx (%s of %s)", x, perEvent(r.workerCPU, r.work), perEvent(f.workerCPU, f.work)))
+		got := fmt.Sprintf("%.2fx (%s of %s)", x, perEvent(r.workerCPU, r.work), perEvent(f.workerCPU, f.work))
+		if p, ok := statsAt(stats, l, 64); ok && p.n > 1 && p.floorPaired > 1 {
+			x = p.cpuRatio
+			got = fmt.Sprintf("%.2fx (median of %d pairs: %s)", x, len(p.cpuRatios), joinRatios(p.cpuRatios))
+		}
+		line(verdict(x <= 1.25), what, got)
 	}
 
 	var got []string
