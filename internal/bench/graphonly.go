@@ -182,9 +182,8 @@ func asCeilings(scs []scenario) []graphCeiling {
 	return gs
 }
 
-// ceilingAt finds the measurement at latency l and c in flight (an errored
-// one counts as found only for graphCeilingRows' dedup: callers that read
-// the ratio check err).
+// ceilingAt finds the measurement at latency l and c in flight, failed or
+// not: a caller that reads its ratio checks err.
 func ceilingAt(gs []graphCeiling, l time.Duration, c int) (graphCeiling, bool) {
 	for _, g := range gs {
 		if g.latency == l && g.inFlight == c {

@@ -193,7 +193,7 @@ func targets(w io.Writer, o Options, rs []result, sweeps []sweepResult, ceilings
 			ratio = p.ratio
 			got = fmt.Sprintf("%.2f (median of %d runs: %.0f of %.0f events/s)", ratio, p.n, p.rate, lim)
 		}
-		if g, ok := ceilingAt(ceilings, r.latency, r.inFlight); ok {
+		if g, ok := ceilingAt(ceilings, r.latency, r.inFlight); ok && g.err == nil {
 			got += fmt.Sprintf("; the Graph-only ceiling here: %.2f", g.ratio())
 		}
 		line(verdict(ratio >= 0.95), "10 ms, 64 in flight: events/s >= 0.95 of C/(3·L)", got)
