@@ -181,6 +181,11 @@ func TestMissingBucketWithoutProvisioning(t *testing.T) {
 	if n := strings.Count(b.logs.String(), "KV bucket waba_locks does not exist"); n != 1 {
 		t.Errorf("the missing bucket was logged %d times, want once", n)
 	}
+	// The ledger is written after the result's PubAck, so the result can be
+	// seen first: wait for the write, then check it was the only one.
+	b.waitFor("the ledger record written", 10*time.Second, func() bool {
+		return b.scrape().value("waba_ledger_writes_total", map[string]string{"result": "ok"}) >= 1
+	})
 	s := b.scrape()
 	if n, _ := s.histogram("waba_lease_wait_seconds", map[string]string{"contended": "false"}); n < 1 {
 		t.Errorf("waba_lease_wait_seconds{contended=false} count %d", n)
