@@ -9,11 +9,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/wabaworker/waba-worker/internal/emulator"
 	"github.com/wabaworker/waba-worker/internal/graph"
 	"github.com/wabaworker/waba-worker/internal/lease"
 	"github.com/wabaworker/waba-worker/internal/ledger"
@@ -34,18 +36,15 @@ func runFloor(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("floor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	natsURL := fs.String("nats", "", "NATS URL")
-	graphURL := fs.String("graph", "", "Graph base URL")
-	token := fs.String("token", "", "Graph access token")
-	business := fs.String("business", "", "business id")
-	user := fs.String("user", "", "system user id")
-	inFlight := fs.Int("inflight", 16, "messages worked at once")
+	gf := addGraphFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *graphURL == "" || *token == "" || *business == "" || *user == "" {
-		return errors.New("-graph, -token, -business and -user are required")
+	calls, err := gf.calls()
+	if err != nil {
+		return err
 	}
-	calls := newGraphCalls(*graphURL, *token, *business, *user, *inFlight)
+	inFlight := gf.inFlight
 	var locks, state jetstream.KeyValue
 	leaseValue := []byte(`{"owner":"bench-floor","token":"0123456789abcdef0123456789abcdef","acquired_at":"2026-01-01T00:00:00Z"}`)
 	w := &work{
@@ -92,6 +91,38 @@ func wabaOf(data []byte) string {
 		return ""
 	}
 	return string(rest[:j])
+}
+
+// graphFlags are the flags of a child that calls Graph (floor, graph):
+// where, as whom, and how many events at once.
+type graphFlags struct {
+	url, token, business, user *string
+	inFlight                   *int
+}
+
+func addGraphFlags(fs *flag.FlagSet) graphFlags {
+	return graphFlags{
+		url:      fs.String("graph", "", "Graph base URL"),
+		token:    fs.String("token", "", "Graph access token"),
+		business: fs.String("business", "", "business id"),
+		user:     fs.String("user", "", "system user id"),
+		inFlight: fs.Int("inflight", 16, "events worked at once"),
+	}
+}
+
+// graphArgs are the graphFlags a row's child gets: the emulator at
+// graphURL, its dev identities, c at once.
+func graphArgs(graphURL string, c int) []string {
+	return []string{"-graph", graphURL, "-token", emulator.DevAdminToken, "-business", emulator.DevBusinessID,
+		"-user", emulator.DevSystemUserID, "-inflight", strconv.Itoa(c)}
+}
+
+// calls checks the parsed flags and returns the round trips they describe.
+func (g graphFlags) calls() (*graphCalls, error) {
+	if *g.url == "" || *g.token == "" || *g.business == "" || *g.user == "" || *g.inFlight < 1 {
+		return nil, errors.New("-graph, -token, -business, -user and -inflight are required")
+	}
+	return newGraphCalls(*g.url, *g.token, *g.business, *g.user, *g.inFlight), nil
 }
 
 // graphCalls does the worker's three Graph round trips for an event, with

@@ -8,16 +8,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/wabaworker/waba-worker/internal/emulator"
 )
 
 // The Graph-only ceiling answers what the machine lets the Graph phase
@@ -57,19 +55,19 @@ type graphOnlyReport struct {
 func runGraphOnly(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("graph", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	graphURL := fs.String("graph", "", "Graph base URL")
-	token := fs.String("token", "", "Graph access token")
-	business := fs.String("business", "", "business id")
-	user := fs.String("user", "", "system user id")
-	inFlight := fs.Int("inflight", 16, "events worked at once")
+	gf := addGraphFlags(fs)
 	events := fs.Int("events", 1000, "events, each three round trips")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *graphURL == "" || *token == "" || *business == "" || *user == "" || *inFlight < 1 || *events < 1 {
-		return errors.New("-graph, -token, -business, -user, -inflight and -events are required")
+	if *events < 1 {
+		return errors.New("-events must be at least 1")
 	}
-	calls := newGraphCalls(*graphURL, *token, *business, *user, *inFlight)
+	calls, err := gf.calls()
+	if err != nil {
+		return err
+	}
+	inFlight := gf.inFlight
 	var next atomic.Int64
 	var rt atomic.Int64 // summed round trips, ns
 	var first error
@@ -112,33 +110,21 @@ func runGraphOnly(ctx context.Context, args []string, stdout, stderr io.Writer) 
 func measureGraphCeiling(ctx context.Context, l time.Duration, c, events int) (g graphCeiling) {
 	g = graphCeiling{latency: l, inFlight: c, events: events}
 	fail := func(err error) graphCeiling { g.err = err; return g }
-	em, err := emulator.New(emulator.DefaultSeed(), emulator.WithRecordLimit(1000))
+	em, err := newEmulator(l, events)
 	if err != nil {
 		return fail(err)
 	}
-	em.SetLatency(l)
-	for n := range events {
-		if err := em.AddWABA(emulator.DevBusinessID, wabaID(n)); err != nil {
-			return fail(err)
-		}
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	graphURL, stop, err := serveEmulator(em, &http.Server{Handler: em, ReadHeaderTimeout: 10 * time.Second})
 	if err != nil {
 		return fail(err)
 	}
-	served := emulator.ServeListener(em, ln, &http.Server{Handler: em, ReadHeaderTimeout: 10 * time.Second})
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = served.Stop(sctx)
-	}()
+	defer stop()
 	self, err := os.Executable()
 	if err != nil {
 		return fail(err)
 	}
-	cmd := exec.CommandContext(ctx, self, "child", "graph", "-graph", "http://"+ln.Addr().String(),
-		"-token", emulator.DevAdminToken, "-business", emulator.DevBusinessID, "-user", emulator.DevSystemUserID,
-		"-inflight", strconv.Itoa(c), "-events", strconv.Itoa(events))
+	cmd := exec.CommandContext(ctx, self, append(append([]string{"child", "graph"}, graphArgs(graphURL, c)...),
+		"-events", strconv.Itoa(events))...)
 	cmd.Env = cleanEnv()
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -164,22 +150,13 @@ func measureGraphCeiling(ctx context.Context, l time.Duration, c, events int) (g
 // with a latency, once each, with the row's backlog.
 func graphCeilingRows(scs []scenario) (out []scenario) {
 	for _, sc := range scs {
-		if sc.kind != kindWorker || sc.latency <= 0 {
-			continue
-		}
-		if _, seen := ceilingAt(asCeilings(out), sc.latency, sc.inFlight); !seen {
+		if sc.kind == kindWorker && sc.latency > 0 && !slices.ContainsFunc(out, func(o scenario) bool {
+			return o.latency == sc.latency && o.inFlight == sc.inFlight
+		}) {
 			out = append(out, sc)
 		}
 	}
 	return out
-}
-
-func asCeilings(scs []scenario) []graphCeiling {
-	gs := make([]graphCeiling, len(scs))
-	for i, sc := range scs {
-		gs[i] = graphCeiling{latency: sc.latency, inFlight: sc.inFlight}
-	}
-	return gs
 }
 
 // ceilingAt finds the measurement at latency l and c in flight, failed or

@@ -10,69 +10,66 @@ import (
 // pairStats are the medians over the floor/worker pairs (-repeat) of one
 // latency, in-flight and backlog.
 type pairStats struct {
-	latency     time.Duration
-	inFlight    int
-	work        int
-	n           int           // worker rows
-	rate        float64       // the worker's events/s
-	ratio       float64       // the worker's events/s over C/(3·L); 0 without a latency
-	cpu         time.Duration // the worker's CPU per event
-	floorRate   float64
-	floorCPU    time.Duration // the floor's CPU per event
-	cpuRatio    float64       // the median of each pair's worker CPU/ev ÷ floor CPU/ev
-	cpuRatios   []float64     // each pair's, in run order
-	floorPaired int           // pairs with a floor row
+	latency   time.Duration
+	inFlight  int
+	work      int
+	n         int           // worker rows
+	rate      float64       // the worker's events/s
+	ratio     float64       // the worker's events/s over C/(3·L); 0 without a latency
+	cpu       time.Duration // the worker's CPU per event
+	floorRate float64
+	floorCPU  time.Duration // the floor's CPU per event
+	cpuRatio  float64       // the median of cpuRatios
+	cpuRatios []float64     // each pair's worker CPU/ev ÷ floor CPU/ev, in run order
 }
 
-// medians groups the worker rows (kindWorker) that ran without error by
-// latency, in-flight and backlog, in the order they first ran.
+// medians groups the worker rows that ran without error by latency,
+// in-flight and backlog, in the order they first ran.
 func medians(rs []result) []pairStats {
-	var out []pairStats
-	type acc struct {
+	type group struct {
+		pairStats
 		rates, ratios, floorRates []float64
 		cpus, floorCPUs           []time.Duration
-		cpuRatios                 []float64
 	}
-	accs := map[int]*acc{}
+	var gs []*group
 	for _, r := range rs {
 		if r.kind != kindWorker || r.err != nil || r.rate <= 0 {
 			continue
 		}
-		i := slices.IndexFunc(out, func(p pairStats) bool {
-			return p.latency == r.latency && p.inFlight == r.inFlight && p.work == r.work
+		i := slices.IndexFunc(gs, func(g *group) bool {
+			return g.latency == r.latency && g.inFlight == r.inFlight && g.work == r.work
 		})
 		if i < 0 {
-			out = append(out, pairStats{latency: r.latency, inFlight: r.inFlight, work: r.work})
-			i = len(out) - 1
-			accs[i] = &acc{}
+			gs = append(gs, &group{pairStats: pairStats{latency: r.latency, inFlight: r.inFlight, work: r.work}})
+			i = len(gs) - 1
 		}
-		a := accs[i]
-		out[i].n++
-		a.rates = append(a.rates, r.rate)
+		g := gs[i]
+		g.n++
+		g.rates = append(g.rates, r.rate)
 		if lim, src := limit(r, rs); lim > 0 && src == "" {
-			a.ratios = append(a.ratios, r.rate/lim)
+			g.ratios = append(g.ratios, r.rate/lim)
 		}
 		if r.workerCPU > 0 {
-			a.cpus = append(a.cpus, r.workerCPU/time.Duration(r.work))
+			g.cpus = append(g.cpus, r.workerCPU/time.Duration(r.work))
 		}
-		if f, ok := floorOf(r, rs); ok {
-			a.floorRates = append(a.floorRates, f.rate)
-			if f.workerCPU > 0 {
-				a.floorCPUs = append(a.floorCPUs, f.workerCPU/time.Duration(f.work))
-			}
-			if f.workerCPU > 0 && r.workerCPU > 0 {
-				x := (r.workerCPU.Seconds() / float64(r.work)) / (f.workerCPU.Seconds() / float64(f.work))
-				a.cpuRatios = append(a.cpuRatios, x)
+		f, ok := floorOf(r, rs)
+		if !ok {
+			continue
+		}
+		g.floorRates = append(g.floorRates, f.rate)
+		if f.workerCPU > 0 {
+			g.floorCPUs = append(g.floorCPUs, f.workerCPU/time.Duration(f.work))
+			if r.workerCPU > 0 {
+				g.cpuRatios = append(g.cpuRatios, (r.workerCPU.Seconds()/float64(r.work))/(f.workerCPU.Seconds()/float64(f.work)))
 			}
 		}
 	}
-	for i := range out {
-		a := accs[i]
-		out[i].rate, out[i].ratio = median(a.rates), median(a.ratios)
-		out[i].cpu, out[i].floorCPU = medianDur(a.cpus), medianDur(a.floorCPUs)
-		out[i].floorRate = median(a.floorRates)
-		out[i].cpuRatio, out[i].cpuRatios = median(a.cpuRatios), a.cpuRatios
-		out[i].floorPaired = len(a.floorRates)
+	out := make([]pairStats, len(gs))
+	for i, g := range gs {
+		out[i] = g.pairStats
+		out[i].rate, out[i].ratio, out[i].floorRate = median(g.rates), median(g.ratios), median(g.floorRates)
+		out[i].cpu, out[i].floorCPU = medianDur(g.cpus), medianDur(g.floorCPUs)
+		out[i].cpuRatio = median(g.cpuRatios)
 	}
 	return out
 }
@@ -126,7 +123,7 @@ func printMedians(w io.Writer, rs []result) bool {
 			line += fmt.Sprintf(" (%.2f of C/(3·L))", p.ratio)
 		}
 		line += ", CPU/ev " + dur(p.cpu)
-		if p.floorPaired > 0 {
+		if len(p.cpuRatios) > 0 {
 			line += fmt.Sprintf("; floor %.0f events/s, CPU/ev %s; worker ÷ floor CPU/ev %.2fx (each pair: %s)",
 				p.floorRate, dur(p.floorCPU), p.cpuRatio, joinRatios(p.cpuRatios))
 		}

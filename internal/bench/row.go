@@ -164,18 +164,7 @@ func runRow(ctx context.Context, o Options, sc scenario, label string, logf func
 	var trace *callTrace
 	graphURL := ""
 	if sc.kind != kindCeiling {
-		em, err = emulator.New(emulator.DefaultSeed(), emulator.WithRecordLimit(1000))
-		if err != nil {
-			return fail(err)
-		}
-		em.SetLatency(sc.latency)
-		for n := range sc.newWABAs() {
-			if err := em.AddWABA(emulator.DevBusinessID, wabaID(n)); err != nil {
-				return fail(err)
-			}
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
+		if em, err = newEmulator(sc.latency, sc.newWABAs()); err != nil {
 			return fail(err)
 		}
 		trace = newCallTrace(sc.events)
@@ -185,13 +174,11 @@ func runRow(ctx context.Context, o Options, sc scenario, label string, logf func
 					trace.conns.Add(1)
 				}
 			}}
-		served := emulator.ServeListener(em, ln, hs)
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = served.Stop(sctx)
-		}()
-		graphURL = "http://" + ln.Addr().String()
+		var stop func()
+		if graphURL, stop, err = serveEmulator(em, hs); err != nil {
+			return fail(err)
+		}
+		defer stop()
 	}
 
 	logf("%s: publishing %d events", label, sc.events)
@@ -356,6 +343,38 @@ func runRow(ctx context.Context, o Options, sc scenario, label string, logf func
 		res.breakdown = trace.breakdown(rec)
 	}
 	return res
+}
+
+// newEmulator is a row's Graph: the dev seed, latency l, and the WABAs
+// wabaID(0) to wabaID(wabas-1) shared with the dev business.
+func newEmulator(l time.Duration, wabas int) (*emulator.Server, error) {
+	em, err := emulator.New(emulator.DefaultSeed(), emulator.WithRecordLimit(1000))
+	if err != nil {
+		return nil, err
+	}
+	em.SetLatency(l)
+	for n := range wabas {
+		if err := em.AddWABA(emulator.DevBusinessID, wabaID(n)); err != nil {
+			return nil, err
+		}
+	}
+	return em, nil
+}
+
+// serveEmulator serves em through hs (its Handler em or a wrapper of it) on
+// a loopback port and returns the base URL; stop shuts it down, waiting at
+// most 5s.
+func serveEmulator(em *emulator.Server, hs *http.Server) (url string, stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	served := emulator.ServeListener(em, ln, hs)
+	return "http://" + ln.Addr().String(), func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = served.Stop(sctx)
+	}, nil
 }
 
 // proc is one of a row's worker processes.
@@ -525,8 +544,7 @@ func childCommand(o Options, sc scenario, natsURL, graphURL string) (argv, env [
 	case kindCeiling:
 		return []string{self, "child", "ceiling", "-nats", natsURL, "-inflight", strconv.Itoa(sc.inFlight)}, env, nil
 	case kindFloor:
-		return []string{self, "child", "floor", "-nats", natsURL, "-graph", graphURL, "-token", emulator.DevAdminToken,
-			"-business", emulator.DevBusinessID, "-user", emulator.DevSystemUserID, "-inflight", strconv.Itoa(sc.inFlight)}, env, nil
+		return append([]string{self, "child", "floor", "-nats", natsURL}, graphArgs(graphURL, sc.inFlight)...), env, nil
 	}
 	env = append(env,
 		"NATS_URL="+natsURL,

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -145,17 +144,12 @@ func runSweepRow(ctx context.Context, o Options, listed, onboarded int, logf fun
 	if err != nil {
 		return fail(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	span := &listSpan{}
+	graphURL, stop, err := serveEmulator(em, &http.Server{Handler: span.wrap(em), ReadHeaderTimeout: 10 * time.Second})
 	if err != nil {
 		return fail(err)
 	}
-	span := &listSpan{}
-	served := emulator.ServeListener(em, ln, &http.Server{Handler: span.wrap(em), ReadHeaderTimeout: 10 * time.Second})
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = served.Stop(sctx)
-	}()
+	defer stop()
 
 	self, err := os.Executable()
 	if err != nil {
@@ -179,7 +173,7 @@ func runSweepRow(ctx context.Context, o Options, listed, onboarded int, logf fun
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(cleanEnv(),
 		"NATS_URL="+ns.ClientURL(),
-		"GRAPH_BASE_URL=http://"+ln.Addr().String(),
+		"GRAPH_BASE_URL="+graphURL,
 		"GRAPH_ACCESS_TOKEN="+emulator.DevReadToken, // the sweep lists with the read token
 		"BUSINESS_ID="+emulator.DevBusinessID,
 		"SYSTEM_USER_ID="+emulator.DevSystemUserID,

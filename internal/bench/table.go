@@ -213,7 +213,7 @@ func targets(w io.Writer, o Options, rs []result, sweeps []sweepResult, ceilings
 		}
 		x := (r.workerCPU.Seconds() / float64(r.work)) / (f.workerCPU.Seconds() / float64(f.work))
 		got := fmt.Sprintf("%.2fx (%s of %s)", x, perEvent(r.workerCPU, r.work), perEvent(f.workerCPU, f.work))
-		if p, ok := statsAt(stats, l, 64); ok && p.n > 1 && p.floorPaired > 1 {
+		if p, ok := statsAt(stats, l, 64); ok && len(p.cpuRatios) > 1 {
 			x = p.cpuRatio
 			got = fmt.Sprintf("%.2fx (median of %d pairs: %s)", x, len(p.cpuRatios), joinRatios(p.cpuRatios))
 		}
