@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -239,9 +240,10 @@ func TestRun(t *testing.T) {
 		t.Skip("starts NATS, the emulator and child processes")
 	}
 	t.Parallel()
+	prof := t.TempDir()
 	o, err := parseFlags([]string{"-latency", "0,1ms", "-inflight", "4", "-events", "40", "-big", "200", "-big-work", "20", "-stall", "30s", "-gateway=false",
 		"-lease-events", "40", "-lease-wabas", "4", "-lease-latency", "1ms", "-lease-inflight", "4",
-		"-scale-inflight", "8", "-scale-latency", "1ms", "-scale-events", "40", "-replicas", "0"}, io.Discard)
+		"-scale-inflight", "8", "-scale-latency", "1ms", "-scale-events", "40", "-replicas", "0", "-profile", prof}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,6 +281,13 @@ func TestRun(t *testing.T) {
 		"The Graph-only ceiling", "1ms      4 in flight: "} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	// -profile: each worker's CPU and allocation profiles, and the bench's.
+	for _, name := range []string{"worker.pprof", "worker.pprof.allocs", "bench.pprof"} {
+		if m, _ := filepath.Glob(filepath.Join(prof, "*-worker-1ms-c4."+name)); len(m) == 0 {
+			ls, _ := os.ReadDir(prof)
+			t.Errorf("-profile wrote no %s of the 1ms worker row; it holds %v", name, ls)
 		}
 	}
 }

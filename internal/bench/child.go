@@ -22,7 +22,8 @@ import (
 )
 
 // envCPUProfile, in a child's environment, names the file for its CPU
-// profile.
+// profile; its allocations (the "allocs" profile, sampled at Go's default
+// rate) go beside it, with ".allocs" added to the name.
 const envCPUProfile = "WABA_BENCH_CPUPROFILE"
 
 // child runs a row's process: `child worker run` is the worker binary's own
@@ -38,6 +39,7 @@ func child(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		f, err := os.Create(path)
 		if err == nil && pprof.StartCPUProfile(f) == nil {
 			defer func() { pprof.StopCPUProfile(); f.Close() }()
+			defer writeAllocs(path + ".allocs")
 		}
 	}
 	// The floor and ceiling rows run with the worker's GC target (unless
@@ -70,6 +72,16 @@ func child(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "bench child: unknown role %q\n", args[0])
 	return 2
+}
+
+// writeAllocs writes the process's allocation profile to path.
+func writeAllocs(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_ = pprof.Lookup("allocs").WriteTo(f, 0)
 }
 
 // runCeiling is the worker's JetStream pattern with no Graph work and no

@@ -65,7 +65,8 @@ type Options struct {
 	// Command is the command line, printed with the report.
 	Command string
 	// ProfileDir, when set, gets a CPU profile of each row's worker and of
-	// the bench process (NATS and the emulator).
+	// the bench process (NATS and the emulator), and each worker's
+	// allocation profile (the CPU profile's name plus ".allocs").
 	ProfileDir string
 	// Stall fails a row when no result arrives for this long. Defaults to
 	// 60s.
@@ -145,7 +146,7 @@ func parseFlags(args []string, stderr io.Writer) (Options, error) {
 	workerBin := fs.String("worker-bin", "", "a worker `binary` to run as 'binary run' (default: this binary re-executed, the same code)")
 	logLevel := fs.String("log-level", "info", "the worker's LOG_LEVEL (logs go to a file)")
 	md := fs.String("markdown", "", "also write the report, its table in Markdown, to this file")
-	prof := fs.String("profile", "", "directory for CPU profiles of each row's worker and of the bench process")
+	prof := fs.String("profile", "", "directory for CPU profiles of each row's worker and of the bench process, and of the worker's allocations (.allocs)")
 	stall := fs.Duration("stall", 60*time.Second, "fail a row when no result arrives for this long")
 	deliveries := fs.Bool("deliveries", true, "watch deliveries to the worker's inboxes (time in the worker, breakdown)")
 	gw := fs.Bool("gateway", true, "measure the webhook gateway: signed POSTs/s with 1 and 100 changes against a JetStream async-publish ceiling")
