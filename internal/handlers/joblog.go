@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"log/slog"
+	"time"
 )
 
 // jobLog logs for one delivery: each line starts with its event_id and
@@ -19,13 +20,20 @@ func (j jobLog) Debug(msg string, args ...any) { j.log(slog.LevelDebug, msg, arg
 func (j jobLog) Info(msg string, args ...any)  { j.log(slog.LevelInfo, msg, args) }
 func (j jobLog) Warn(msg string, args ...any)  { j.log(slog.LevelWarn, msg, args) }
 
+// log hands the record to the logger's handler itself, as slog's own
+// wrappers do: the ids go in as typed attributes (no []any to box them in),
+// and no caller PC is taken, which Logger.Log does for every line and no
+// handler of ours reads (no AddSource).
 func (j jobLog) log(level slog.Level, msg string, args []any) {
 	ctx := context.Background()
-	if !j.l.Enabled(ctx, level) {
+	h := j.l.Handler()
+	if !h.Enabled(ctx, level) {
 		return
 	}
+	r := slog.NewRecord(time.Now(), level, msg, 0)
 	if j.eventID != "" || j.wabaID != "" {
-		args = append([]any{"event_id", j.eventID, "waba_id", j.wabaID}, args...)
+		r.AddAttrs(slog.String("event_id", j.eventID), slog.String("waba_id", j.wabaID))
 	}
-	j.l.Log(ctx, level, msg, args...)
+	r.Add(args...)
+	_ = h.Handle(ctx, r)
 }
