@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -247,16 +246,60 @@ func decodeQuick(data []byte, ev *Shared) (present, bool) {
 	return has, true
 }
 
-var dateTimeRE = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$`)
-
 // isDateTime reports whether s is an RFC 3339 date-time, as JSON Schema's
-// date-time format reads it (Go's parser is more lenient).
+// date-time format reads it (Go's parser is more lenient): the shape
+// 2006-01-02T15:04:05[.frac](Z|±07:00), T and Z in either case, checked by
+// hand (a regexp took most of the event's validation), then the values by
+// time.Parse.
 func isDateTime(s string) bool {
-	if !dateTimeRE.MatchString(s) {
+	const shape = "dddd-dd-ddTdd:dd:dd"
+	if len(s) < len(shape)+1 {
+		return false
+	}
+	for i := 0; i < len(shape); i++ {
+		switch c := s[i]; shape[i] {
+		case 'd':
+			if c < '0' || c > '9' {
+				return false
+			}
+		case 'T':
+			if c != 'T' && c != 't' {
+				return false
+			}
+		default:
+			if c != shape[i] {
+				return false
+			}
+		}
+	}
+	rest := s[len(shape):]
+	if rest[0] == '.' {
+		n := 1
+		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+			n++
+		}
+		if n == 1 {
+			return false
+		}
+		rest = rest[n:]
+	}
+	switch {
+	case rest == "Z" || rest == "z":
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && isDigits(rest[1:3]) && rest[3] == ':' && isDigits(rest[4:6]):
+	default:
 		return false
 	}
 	_, err := time.Parse(time.RFC3339Nano, strings.ToUpper(s))
 	return err == nil
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // IsGraphID reports whether s is a Graph object id: 1 to 32 ASCII digits.
