@@ -47,6 +47,25 @@ func TestDecodeBodyAgreesWithEncodingJSON(t *testing.T) {
 	}
 }
 
+// decodeBody decodes what encoding/json decodes (escapes, case-insensitive
+// names, unknown fields) on any input where both decode; where they part on
+// an error, TestDecodeBodyAgreesWithEncodingJSON pins the bodies Graph sends.
+func FuzzDecodeBodyAgreesWithEncodingJSON(f *testing.F) {
+	f.Add(assignedPage)
+	f.Add([]byte(`{"data":[{"id":"1","name":"caf\u00e9 \"x\"","tasks":["MANAGE","\u0044EVELOP"]}],"paging":{"next":"n","cursors":{"after":"A\/B"}}}`))
+	f.Add([]byte(`{"data":[{"id":"1"}]} x`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var got, want page[AssignedUser]
+		gotErr, wantErr := decodeBody(body, &got), json.Unmarshal(body, &want)
+		if (gotErr == nil) != (wantErr == nil) {
+			t.Skip("the decoders part on an error")
+		}
+		if wantErr == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: %+v, encoding/json's %+v", body, got, want)
+		}
+	})
+}
+
 // An assigned_users page, with the decoder in use and with encoding/json.
 func BenchmarkDecodeBody(b *testing.B) {
 	b.Run("segmentio", func(b *testing.B) {
