@@ -343,7 +343,7 @@ func TestRepeatMedians(t *testing.T) {
 	text := out.String()
 	for _, want := range []string{"Medians over the repeated floor/worker pairs",
 		"floor program 0.80 of it (median of 3); worker 0.85 of it (median of 3)", "10ms    64 in flight, 3 runs: worker 1700 events/s (0.80 of C/(3·L))",
-		"[met]          10 ms, 64 in flight: worker CPU/event <= 1.25x the floor program's 1.20x (median of 3 pairs: 1.10, 1.60, 1.20)",
+		"[met]          10 ms, 64 in flight: worker CPU/event <= 1.25x the floor program's 1.20x (median of 3 pairs: 1.10, 1.60, 1.20; 1 of 3 pairs over 1.25x: within the noise)",
 		"[missed]       10 ms, 64 in flight: events/s >= 0.95 of C/(3·L)               0.80 (median of 3 runs: 1700 of 2133 events/s)"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
@@ -551,5 +551,22 @@ func TestReplicasRow(t *testing.T) {
 	}
 	if rows != 1 {
 		t.Errorf("%d replicas rows in the table, want 1:\n%s", rows, out.String())
+	}
+}
+
+// The CPU target's line says when the pairs fall on both sides of 1.25x.
+func TestStraddles(t *testing.T) {
+	for _, c := range []struct {
+		ratios []float64
+		want   string
+	}{
+		{[]float64{1.10, 1.20, 1.25}, ""},
+		{[]float64{1.30, 1.40}, ""},
+		{[]float64{1.10, 1.60, 1.20}, "; 1 of 3 pairs over 1.25x: within the noise"},
+		{[]float64{1.30}, ""},
+	} {
+		if got := straddles(c.ratios, 1.25); got != c.want {
+			t.Errorf("straddles(%v) = %q, want %q", c.ratios, got, c.want)
+		}
 	}
 }

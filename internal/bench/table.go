@@ -163,6 +163,21 @@ func limit(r result, soFar []result) (lim float64, src string) {
 	return 0, ""
 }
 
+// straddles notes when some of the pairs' ratios are over limit and some
+// are not: then the median's verdict is no firmer than the machine's noise.
+func straddles(ratios []float64, limit float64) string {
+	over := 0
+	for _, x := range ratios {
+		if x > limit {
+			over++
+		}
+	}
+	if over == 0 || over == len(ratios) {
+		return ""
+	}
+	return fmt.Sprintf("; %d of %d pairs over %.2fx: within the noise", over, len(ratios), limit)
+}
+
 // targets prints the targets beside what this run measured.
 func targets(w io.Writer, o Options, rs []result, sweeps []sweepResult, ceilings []graphCeiling) {
 	fmt.Fprintln(w, "Targets (reported, not enforced):")
@@ -215,7 +230,7 @@ func targets(w io.Writer, o Options, rs []result, sweeps []sweepResult, ceilings
 		got := fmt.Sprintf("%.2fx (%s of %s)", x, perEvent(r.workerCPU, r.work), perEvent(f.workerCPU, f.work))
 		if p, ok := statsAt(stats, l, 64); ok && len(p.cpuRatios) > 1 {
 			x = p.cpuRatio
-			got = fmt.Sprintf("%.2fx (median of %d pairs: %s)", x, len(p.cpuRatios), joinRatios(p.cpuRatios))
+			got = fmt.Sprintf("%.2fx (median of %d pairs: %s%s)", x, len(p.cpuRatios), joinRatios(p.cpuRatios), straddles(p.cpuRatios, 1.25))
 		}
 		line(verdict(x <= 1.25), what, got)
 	}
