@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/wabaworker/waba-worker/internal/logging"
@@ -34,6 +35,10 @@ func TestJobLogLine(t *testing.T) {
 	}
 	if _, ok := line["time"]; !ok {
 		t.Error("no time")
+	}
+	raw := buf.String()
+	if e, w, a := strings.Index(raw, `"event_id"`), strings.Index(raw, `"waba_id"`), strings.Index(raw, `"tasks"`); !(e < w && w < a) {
+		t.Errorf("the ids do not come first: %s", raw)
 	}
 	// Without ids (the system-user lookup), the line has none.
 	buf.Reset()
