@@ -387,3 +387,27 @@ func TestCheckStream(t *testing.T) {
 		t.Error("a stream without the result subjects: no error")
 	}
 }
+
+// Many deliveries of a few WABAs never wedge the intake. A delivery that
+// waits for room to park holds an intake token; the one working its WABA
+// takes up the next parked delivery without needing a token of its own, so
+// the tokens and the room cannot wait on each other. With one token, room
+// for one parked delivery and eight events of one WABA, a worker that asked
+// for a token to take up a parked delivery lost it to the puller, whose next
+// message waited for room that only the taker frees.
+func TestManyDeliveriesOfOneWABAKeepFlowing(t *testing.T) {
+	t.Parallel()
+	b := setup(t, &fakeHandler{key: keyOf}, Config{Concurrency: 1, Prefetch: -1, MaxParked: 1, FetchWait: 100 * time.Millisecond})
+	const n = 8
+	for i := range n {
+		b.publish("w1-" + string(rune('a'+i)))
+	}
+	b.run()
+	eventually(t, "every event acked", func() bool {
+		info := b.consumerInfo()
+		return info != nil && info.AckFloor.Consumer == n && info.NumAckPending == 0
+	})
+	if got := b.h.handled.Load(); got != n {
+		t.Errorf("handled %d events, want %d", got, n)
+	}
+}

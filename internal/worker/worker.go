@@ -567,9 +567,17 @@ func (w *Worker) release(n int) {
 // process works one message to its end, and then each delivery of the same
 // WABA that arrived meanwhile (a WABA's deliveries run one at a time in a
 // process; the ones waiting hold nothing). tk is what fetch took for msg
-// (nil: nothing yet, an intake token is taken to work it); it is given back
-// as soon as a delivery's Graph work is done, and a parked delivery taken
-// up next takes its own.
+// (nil: no intake token); it is given back as soon as a delivery's Graph
+// work is done.
+//
+// A parked delivery taken up next takes no intake token, only its lease and
+// a slot. It must not wait for a token: a delivery waiting for room to park
+// holds one (enter), and the room it waits for is freed only here, by next,
+// so with every token held by such waiters a taker waiting for a token
+// would wait forever, and with it the whole intake. It needs none to be
+// bounded: a process works at most one delivery per key, and a key is busy
+// only from a delivery that came in with a token until its parked ones are
+// done (TestManyDeliveriesOfOneWABAKeepFlowing).
 func (w *Worker) process(intake, workCtx context.Context, msg jetstream.Msg, tk *ticket) {
 	if tk == nil {
 		tk = &ticket{w: w}
@@ -589,7 +597,7 @@ func (w *Worker) process(intake, workCtx context.Context, msg jetstream.Msg, tk 
 		return // parked: the delivery working its key takes it up
 	}
 	for {
-		if intake.Err() != nil || !tk.takeIntake(intake) {
+		if intake.Err() != nil {
 			w.giveBack(msg)
 		} else {
 			w.work(intake, workCtx, msg, m, key, tk)
@@ -656,7 +664,8 @@ func (w *Worker) next(key string) (parked, bool) {
 
 // ticket is what a delivery holds on its way through the process: one of
 // the Concurrency+Prefetch intake tokens, from the pull until its Graph
-// phase ends, and for the Graph phase one of the Concurrency slots.
+// phase ends (not for a parked delivery taken up: see process), and for the
+// Graph phase one of the Concurrency slots.
 type ticket struct {
 	w      *Worker
 	intake bool
@@ -674,13 +683,6 @@ func (t *ticket) free() {
 		t.intake = false
 		t.w.intake <- struct{}{}
 	}
-}
-
-// takeIntake holds an intake token again (for a parked delivery taken up
-// after the one before it settled), waiting for one; false when intake
-// stopped first.
-func (t *ticket) takeIntake(intake context.Context) bool {
-	return t.intake || take(intake, t.w.intake, &t.intake)
 }
 
 // takeSlot waits for a slot for the Graph phase; false when intake stopped
