@@ -252,12 +252,38 @@ func decodeQuick(data []byte, ev *Shared) (present, bool) {
 // hand (a sixth of an event's decoding went to the regexp it replaces), then
 // the values by time.Parse.
 func isDateTime(s string) bool {
-	const shape = "dddd-dd-ddTdd:dd:dd"
-	if len(s) < len(shape)+1 {
+	const head = "dddd-dd-ddTdd:dd:dd"
+	if len(s) <= len(head) || !fits(s[:len(head)], head) {
 		return false
 	}
-	for i := 0; i < len(shape); i++ {
-		switch c := s[i]; shape[i] {
+	rest := s[len(head):]
+	if rest[0] == '.' {
+		n := 1
+		for n < len(rest) && '0' <= rest[n] && rest[n] <= '9' {
+			n++
+		}
+		if n == 1 {
+			return false
+		}
+		rest = rest[n:]
+	}
+	if rest != "Z" && rest != "z" && !fits(rest, "+dd:dd") {
+		return false
+	}
+	_, err := time.Parse(time.RFC3339Nano, strings.ToUpper(s))
+	return err == nil
+}
+
+// fits reports whether s has shape's length and, byte by byte, its
+// characters: d is a digit, T is T or t, + is + or -, others stand for
+// themselves.
+func fits(s, shape string) bool {
+	if len(s) != len(shape) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch shape[i] {
 		case 'd':
 			if c < '0' || c > '9' {
 				return false
@@ -266,37 +292,14 @@ func isDateTime(s string) bool {
 			if c != 'T' && c != 't' {
 				return false
 			}
+		case '+':
+			if c != '+' && c != '-' {
+				return false
+			}
 		default:
 			if c != shape[i] {
 				return false
 			}
-		}
-	}
-	rest := s[len(shape):]
-	if rest[0] == '.' {
-		n := 1
-		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
-			n++
-		}
-		if n == 1 {
-			return false
-		}
-		rest = rest[n:]
-	}
-	switch {
-	case rest == "Z" || rest == "z":
-	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && isDigits(rest[1:3]) && rest[3] == ':' && isDigits(rest[4:6]):
-	default:
-		return false
-	}
-	_, err := time.Parse(time.RFC3339Nano, strings.ToUpper(s))
-	return err == nil
-}
-
-func isDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
 		}
 	}
 	return true

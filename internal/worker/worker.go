@@ -688,13 +688,12 @@ func (t *ticket) free() {
 // takeSlot waits for a slot for the Graph phase; false when intake stopped
 // first.
 func (t *ticket) takeSlot(intake context.Context) bool {
-	return t.slot || take(intake, t.w.slots, &t.slot)
-}
-
-func take(intake context.Context, tokens chan struct{}, held *bool) bool {
+	if t.slot {
+		return true
+	}
 	select {
-	case <-tokens:
-		*held = true
+	case <-t.w.slots:
+		t.slot = true
 		return true
 	case <-intake.Done():
 		return false
