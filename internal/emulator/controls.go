@@ -9,12 +9,10 @@ import (
 	"time"
 )
 
-// SetLatency makes every answer leave d after its request arrived (at once
-// if handling it took longer), to within the kernel's timer precision on
-// Linux (pacer.go). The request is processed first (a POST takes effect
-// even when the client gives up), then the answer waits, without holding
-// any lock; the wait ends early when the request's context or the server
-// ends. 0 disables.
+// SetLatency adds d to every answer. The request is processed first (a POST
+// takes effect even when the client gives up), then the answer waits d,
+// without holding any lock; the wait ends early when the request's context
+// or the server ends. 0 disables.
 func (s *Server) SetLatency(d time.Duration) { s.latency.Store(int64(max(d, 0))) }
 
 // SetLatencyJitter adds a random extra of up to d to each answer's latency

@@ -36,8 +36,6 @@ type Server struct {
 	recordMax  int
 	ts         *httptest.Server
 	done       chan struct{} // closed by Close: ends hangs and sleeps
-	pacerOnce  sync.Once
-	pacer      *pacer // ends latency waits (made at the first)
 	closeOnce  sync.Once
 	maxBodyLen int64
 
@@ -155,10 +153,6 @@ func (s *Server) Client() *http.Client {
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		close(s.done)
-		s.pacerOnce.Do(func() {}) // no pacer after Close
-		if s.pacer != nil {
-			s.pacer.close()
-		}
 		s.closeWebhooks()
 		if s.ts != nil {
 			s.ts.CloseClientConnections()
@@ -239,7 +233,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Meta has done the work; the answer takes its time to arrive.
-	if !s.sleep(r.Context(), x.start, s.answerDelay()) {
+	if !s.sleep(r.Context(), s.answerDelay()) {
 		s.logRequest(x, resp, "canceled")
 		drop(w)
 		return
@@ -516,18 +510,20 @@ func expiredMessage(expiredAt, now time.Time) string {
 
 // sleep waits d unless the request or the server ends first; it reports
 // whether the full time passed.
-// sleep waits until d after the request arrived (at once if handling it
-// took longer), on the pacer; false when the request or the server ended
-// first.
-func (s *Server) sleep(ctx context.Context, arrived time.Time, d time.Duration) bool {
+func (s *Server) sleep(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
 		return true
 	}
-	s.pacerOnce.Do(func() { s.pacer = newPacer() })
-	if s.pacer == nil { // closed before any wait
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-s.done:
 		return false
 	}
-	return s.pacer.sleepUntil(ctx, s.done, arrived.Add(d))
 }
 
 func (s *Server) write(w http.ResponseWriter, x *exchange, resp *response) {
