@@ -84,12 +84,14 @@ func TestFailedEventsOfUnreadableInputsAreReadable(t *testing.T) {
 		t.Log("python3 not installed: Python's json not checked")
 	}
 
-	sum, err := replay.Run(t.Context(), b.js, replay.Options{DryRun: true, Filter: replay.Filter{Kind: events.KindInvalidEvent}})
+	// replay takes them without being asked (SPEC: it republishes every
+	// matching failed event; the exact bytes of an input that was not JSON).
+	sum, err := replay.Run(t.Context(), b.js, replay.Options{DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Failed != len(stored) || sum.Unreadable != 0 || sum.Matched != 3 || sum.Replayed != 3 {
-		t.Errorf("replay --dry-run --kind invalid_event: %+v; want %d failed, 0 unreadable, 3 would replay", sum, len(stored))
+	if n := len(stored); sum.Failed != n || sum.Unreadable != 0 || sum.Matched != n || sum.Replayed != n {
+		t.Errorf("replay --dry-run: %+v; want %d failed, 0 unreadable, %d would replay", sum, n, n)
 	}
 }
 

@@ -68,7 +68,6 @@ const (
 	ReasonSucceededSince  = "WABA succeeded since"
 	ReasonAlreadyReplayed = "already replayed"
 	ReasonSuperseded      = "a later failure of the same event is in the window"
-	ReasonInvalidEvent    = "invalid_event: it would fail the same way (select it with --kind invalid_event)"
 	ReasonNoEvent         = "the failed event carries no input to replay"
 	ReasonLimit           = "over --limit"
 )
@@ -150,8 +149,6 @@ func Run(ctx context.Context, js jetstream.JetStream, o Options) (Summary, error
 			it.Action, it.Reason, it.BySeq = Skipped, ReasonSucceededSince, sc.lastSucceeded[fl.ev.WabaID]
 		case sc.lastFailure[fl.ev.EventID] > fl.seq:
 			it.Action, it.Reason = Skipped, ReasonSuperseded
-		case fl.ev.Error.Kind == events.KindInvalidEvent && f.Kind != events.KindInvalidEvent:
-			it.Action, it.Reason = Skipped, ReasonInvalidEvent
 		case len(fl.ev.Replayable()) == 0 || string(fl.ev.Event) == "null":
 			it.Action, it.Reason = Skipped, ReasonNoEvent
 		case f.Limit > 0 && sum.Replayed >= f.Limit:
