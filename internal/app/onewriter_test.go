@@ -143,6 +143,47 @@ func TestWaitingForALeaseCostsNoDelivery(t *testing.T) {
 	}
 }
 
+// An existing stream that lacks the result subjects is not changed: the
+// worker does not consume (it could not publish a result), says so in one
+// warning line, and /readyz names the missing subjects; once the operator
+// adds them it binds and works by itself.
+func TestStreamWithoutResultSubjectsIsNamedInReadyz(t *testing.T) {
+	t.Parallel()
+	b := observed(t, nil)
+	topo := wabatype.Topology{}.WithDefaults()
+	cfg := worker.StreamConfig(topo)
+	cfg.Subjects = []string{topo.Subject, topo.UnsharedSubject}
+	if _, err := b.js.UpdateStream(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	id := newWABAs(t, b.graph, 7300, 1)[0]
+	b.emit("evt-nosubject", id, nil)
+	b.start()
+	var r health.Report
+	b.waitFor("/readyz to name the missing result subjects", 20*time.Second, func() bool {
+		_, r = b.readyz()
+		return !r.Ready && strings.Contains(r.Checks["stream"], topo.SucceededSubject) &&
+			strings.Contains(r.Checks["stream"], topo.FailedSubject)
+	})
+	if !strings.HasPrefix(r.Checks["stream"], "missing subject ") || r.Checks["consumer"] != "unbound" {
+		t.Errorf("checks %v", r.Checks)
+	}
+	if b.results.Count() != 0 {
+		t.Fatal("the worker consumed from a stream that cannot take its results")
+	}
+	if _, err := b.js.UpdateStream(t.Context(), worker.StreamConfig(topo)); err != nil {
+		t.Fatal(err)
+	}
+	b.waitResults(1, 30*time.Second)
+	if len(b.results.Succeeded("evt-nosubject")) != 1 {
+		t.Fatalf("after the subjects were added: %+v", b.results.Failed("evt-nosubject"))
+	}
+	r = b.waitReady(true, "/readyz once the stream captures every subject")
+	if r.Checks["stream"] != health.OK {
+		t.Errorf("stream check %q once fixed", r.Checks["stream"])
+	}
+}
+
 // Without provisioning and with a KV bucket missing, the worker does not
 // consume, says which bucket in one line, and /readyz names it; once the
 // operator creates the buckets it consumes by itself. Lease and ledger

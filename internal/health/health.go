@@ -60,7 +60,8 @@ type Report struct {
 //	             succeeds), paused (a probe failed without opening it)
 //	intake:      ok, stopping (a shutdown has begun)
 //	stream:      ok, or "missing subject waba.unshared" (an existing
-//	             stream that does not capture an input)
+//	             stream that does not capture a subject the worker needs:
+//	             an input, or a result subject)
 //	buckets:     ok, or why a KV bucket is missing
 func (s Sources) Check() Report {
 	checks := map[string]string{}

@@ -383,8 +383,12 @@ func TestCheckStream(t *testing.T) {
 	}
 	noResults := good
 	noResults.Subjects = []string{"waba.shared", "waba.unshared"}
-	if _, err := CheckStream(noResults, topo); err == nil {
+	c, err = CheckStream(noResults, topo)
+	if err == nil {
 		t.Error("a stream without the result subjects: no error")
+	}
+	if want := []string{topo.SucceededSubject, topo.FailedSubject}; !slices.Equal(c.MissingRequired, want) || !slices.Equal(c.Missing(), want) {
+		t.Errorf("missing %v (all: %v), want %v", c.MissingRequired, c.Missing(), want)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -67,6 +68,10 @@ const MinDuplicateWindow = 10 * time.Minute
 // the worker can still work with (it never changes a stream it did not
 // create).
 type StreamCheck struct {
+	// MissingRequired are the subjects the stream must capture and does
+	// not (waba.shared, a result subject): the worker cannot work with it,
+	// CheckStream errs, and readiness fails naming them.
+	MissingRequired []string
 	// MissingInputs are input subjects the stream does not capture (e.g.
 	// waba.unshared on a stream made before the worker took it): the
 	// consumer takes the others, and readiness fails naming them.
@@ -74,6 +79,11 @@ type StreamCheck struct {
 	// Warnings are one line each: a missing input, a duplicate window under
 	// MinDuplicateWindow, memory storage.
 	Warnings []string
+}
+
+// Missing are all the subjects the stream should capture and does not.
+func (c StreamCheck) Missing() []string {
+	return append(slices.Clone(c.MissingRequired), c.MissingInputs...)
 }
 
 // Inputs are the input subjects of t that the stream captures.
@@ -114,13 +124,18 @@ func EnsureStreamCheck(ctx context.Context, js jetstream.JetStream, t wabatype.T
 	return s, check, err
 }
 
-// CheckStream judges an existing stream's configuration against t.
+// CheckStream judges an existing stream's configuration against t. When the
+// stream lacks a subject the worker must have, the error names every one
+// and the StreamCheck lists them (MissingRequired).
 func CheckStream(cfg jetstream.StreamConfig, t wabatype.Topology) (StreamCheck, error) {
 	var c StreamCheck
 	for _, want := range []string{t.Subject, t.SucceededSubject, t.FailedSubject} {
 		if !captures(cfg.Subjects, want) {
-			return c, fmt.Errorf("stream %s exists but does not capture subject %s (its subjects: %v); the worker never changes an existing stream", cfg.Name, want, cfg.Subjects)
+			c.MissingRequired = append(c.MissingRequired, want)
 		}
+	}
+	if len(c.MissingRequired) > 0 {
+		return c, fmt.Errorf("stream %s exists but does not capture subject %s (its subjects: %v); the worker never changes an existing stream", cfg.Name, strings.Join(c.MissingRequired, ", "), cfg.Subjects)
 	}
 	if !captures(cfg.Subjects, t.UnsharedSubject) {
 		c.MissingInputs = append(c.MissingInputs, t.UnsharedSubject)

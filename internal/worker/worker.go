@@ -311,8 +311,9 @@ type Status struct {
 	PausedSince   time.Time
 	InFlight      int // deliveries holding a slot (their Graph phase)
 	Parked        int
-	// MissingSubjects are inputs the stream does not capture: the worker
-	// cannot consume them and is not ready.
+	// MissingSubjects are subjects the stream does not capture: inputs the
+	// worker cannot consume, or subjects without which it cannot bind at
+	// all (waba.shared, a result subject). It is not ready.
 	MissingSubjects []string
 }
 
@@ -470,10 +471,12 @@ func (w *Worker) bind(ctx context.Context) (jetstream.Consumer, error) {
 	} else {
 		_, check, err = EnsureStreamCheck(ctx, w.js, w.cfg.Topology)
 	}
+	if err == nil || len(check.MissingRequired) > 0 {
+		w.note(check) // readiness names what is missing, until it is not
+	}
 	if err != nil {
 		return nil, err
 	}
-	w.note(check)
 	if w.cfg.BindOnly {
 		return w.js.Consumer(ctx, w.cfg.Stream, w.cfg.Consumer)
 	}
@@ -484,7 +487,7 @@ func (w *Worker) bind(ctx context.Context) (jetstream.Consumer, error) {
 // note keeps what the stream check found for Status, and logs each warning
 // once.
 func (w *Worker) note(c StreamCheck) {
-	missing := c.MissingInputs
+	missing := c.Missing()
 	w.missing.Store(&missing)
 	for _, line := range c.Warnings {
 		if _, seen := w.warned.LoadOrStore(line, true); !seen {
