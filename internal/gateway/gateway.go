@@ -81,6 +81,7 @@ func Run(ctx context.Context, cfg config.WebhookConfig, opts Options) error {
 		return err
 	}
 	defer nc.Close()
+	warnMaxPayload(nc.MaxPayload(), log)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
@@ -439,3 +440,20 @@ func (o observers) Published(messages int, d time.Duration, err error) {
 		o.extra.Published(messages, d, err)
 	}
 }
+
+// warnMaxPayload says, once at start, when the server's max_payload (0:
+// not known yet) is under what one change of the largest body the gateway
+// accepts may need: such a delivery is answered 503, never stored, and
+// Meta gives up on it after its retries.
+func warnMaxPayload(maxPayload int64, log *slog.Logger) {
+	if maxPayload <= 0 || maxPayload >= NeededMaxPayload {
+		return
+	}
+	log.Warn("the NATS server's max_payload is under what a webhook delivery may need: a delivery with a change over it is answered 503 and never stored; set max_payload to 8MB in the server's configuration",
+		"max_payload", maxPayload, "needed", int64(NeededMaxPayload), "max_body", int64(webhook.MaxBody))
+}
+
+// NeededMaxPayload is the NATS max_payload the gateway asks of the server:
+// a change of a body of webhook.MaxBody, published as one message with its
+// envelope, fits in it.
+const NeededMaxPayload = 2 * webhook.MaxBody

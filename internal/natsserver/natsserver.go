@@ -16,9 +16,14 @@ type Options struct {
 	Host     string // Defaults to 127.0.0.1.
 	Port     int    // 0 or -1 picks a free port.
 	StoreDir string // JetStream file store; required.
-	// MaxPayload defaults to the server's 1 MiB.
+	// MaxPayload defaults to DefaultMaxPayload.
 	MaxPayload int32
 }
+
+// DefaultMaxPayload is the embedded server's max_payload: 8 MiB, so that
+// the webhook gateway can store one change of the largest body it accepts
+// (4 MiB; Meta sends at most 3 MB), which NATS's own 1 MiB default cannot.
+const DefaultMaxPayload = 8 << 20
 
 // Start starts a JetStream-enabled server and waits until it takes
 // connections.
@@ -31,6 +36,9 @@ func Start(o Options) (*server.Server, error) {
 	}
 	if o.Port == 0 {
 		o.Port = -1
+	}
+	if o.MaxPayload <= 0 {
+		o.MaxPayload = DefaultMaxPayload
 	}
 	opts := &server.Options{
 		ServerName: "waba-dev",

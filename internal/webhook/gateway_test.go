@@ -292,3 +292,20 @@ func subjects(msgs []*jetstream.RawStreamMsg) []string {
 	}
 	return out
 }
+
+// Meta sends bodies of up to 3 MB, and one change may be most of one: it is
+// stored (one message over NATS's default 1 MiB max_payload; the servers
+// the project runs, and the README's, allow 8 MiB) and answered 200.
+func TestThreeMegabyteChangeStored(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	blob := strings.Repeat("x", 3<<20-512)
+	body := []byte(`{"object":"whatsapp_business_account","entry":[{"id":"2949482758682047","time":1732449600,"changes":[{"field":"message_template_status_update","value":{"blob":"` + blob + `"}}]}]}`)
+	if status, msg := b.deliver(t, body); status != http.StatusOK {
+		t.Fatalf("a %d-byte delivery: %d %s", len(body), status, msg)
+	}
+	msgs := b.stored(t, webhook.DefaultStream)
+	if len(msgs) != 1 || !strings.Contains(string(msgs[0].Data), blob) {
+		t.Fatalf("%d raw messages stored, want the whole change once", len(msgs))
+	}
+}
