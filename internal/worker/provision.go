@@ -64,9 +64,10 @@ func consumerConfig(t wabatype.Topology, inputs []string, concurrency, maxDelive
 // redelivered event cannot publish its result twice in practice.
 const MinDuplicateWindow = 10 * time.Minute
 
-// StreamCheck is what EnsureStream found wrong with an existing stream that
-// the worker can still work with (it never changes a stream it did not
-// create).
+// StreamCheck is what EnsureStream found wrong with an existing stream (it
+// never changes a stream it did not create): subjects without which the
+// worker cannot bind (MissingRequired, with an error), and lesser faults it
+// can work with.
 type StreamCheck struct {
 	// MissingRequired are the subjects the stream must capture and does
 	// not (waba.shared, a result subject): the worker cannot work with it,
