@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/wabaworker/waba-worker/internal/natsserver"
 )
 
 // A server whose max_payload cannot take one change of the largest body the
@@ -21,5 +23,13 @@ func TestWarnMaxPayload(t *testing.T) {
 		if warned := strings.Contains(got, "level=WARN") && strings.Contains(got, "max_payload to 8MB"); warned != tc.warn {
 			t.Errorf("max_payload %d: logged %q, want a warning: %v", tc.max, got, tc.warn)
 		}
+	}
+}
+
+// The embedded server (worker dev, tests) is one the gateway does not warn
+// about.
+func TestEmbeddedServerTakesTheLargestChange(t *testing.T) {
+	if natsserver.DefaultMaxPayload < NeededMaxPayload {
+		t.Fatalf("embedded max_payload %d, the gateway needs %d", natsserver.DefaultMaxPayload, NeededMaxPayload)
 	}
 }
